@@ -1,0 +1,107 @@
+"""The contract of a report-generation backbone, and the registry that holds them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from mtlbench.data.batch import Batch
+from mtlbench.registry import Registry, require_subclass
+
+TASKS: tuple[str, ...] = ("report", "cls", "align")
+"""Task names a backbone may offer: report generation (LM loss), 14-label classification,
+image-report contrastive alignment."""
+
+
+class Decoder(Protocol):
+    """Turns generated token ids into cleaned report text."""
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Everything a backbone needs to build itself; frozen so runs can hash it."""
+
+    vocab_size: int
+    max_len: int = 60
+    num_labels: int = 14
+    tasks: tuple[str, ...] = ("report", "cls")
+    size: str = "tiny"
+    image_size: int = 64
+    num_views: int = 2
+    beam_size: int = 1
+
+
+class Backbone(nn.Module, ABC):
+    """A model that returns one scalar loss per task and writes reports.
+
+    Every parameter is either shared by all tasks or belongs to exactly one task, so the
+    MTL engine can take per-task gradients over the shared part only.
+    """
+
+    registered_name = ""
+
+    def __init__(self, config: BackboneConfig, decoder: Decoder) -> None:
+        super().__init__()
+        unknown = set(config.tasks) - set(self.supported_tasks())
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no task {sorted(unknown)}; it offers {list(self.supported_tasks())}"
+            )
+        self.config = config
+        self.decoder = decoder
+
+    @classmethod
+    def supported_tasks(cls) -> tuple[str, ...]:
+        return ("report", "cls")
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.config.tasks
+
+    @abstractmethod
+    def forward(self, batch: Batch) -> dict[str, Tensor]:
+        """{task: scalar loss} for the configured tasks."""
+
+    @abstractmethod
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters every task's loss depends on (the trunk)."""
+
+    @abstractmethod
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        """Parameters that belong to ``task`` alone (its head)."""
+
+    @abstractmethod
+    def generate(self, images: Tensor) -> list[str]:
+        """Cleaned report text for each study in ``images`` [B, V, C, H, W]."""
+
+    def predict_labels(self, images: Tensor) -> Tensor:
+        """[B, num_labels] probabilities from the classification head."""
+        raise NotImplementedError(f"{type(self).__name__} has no classification head")
+
+    def check_partition(self) -> None:
+        """Raise if shared and task parameters overlap or leave a trainable parameter out."""
+        seen: dict[int, str] = {id(p): "shared" for p in self.shared_parameters()}
+        for task in self.tasks:
+            for p in self.task_parameters(task):
+                if id(p) in seen:
+                    raise AssertionError(f"parameter owned by both {seen[id(p)]!r} and {task!r}")
+                seen[id(p)] = task
+        missing = [n for n, p in self.named_parameters() if p.requires_grad and id(p) not in seen]
+        if missing:
+            raise AssertionError(f"parameters neither shared nor task-owned: {missing[:5]}")
+
+    @torch.no_grad()
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+BACKBONES: Registry[type[Backbone]] = Registry(
+    "backbone", "mtlbench.backbones", check=require_subclass(Backbone)
+)

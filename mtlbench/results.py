@@ -1,0 +1,121 @@
+"""The on-disk layout of a result store, shared by the runner (writer) and stats (reader).
+
+    RESULTS/runs/<run_id>/
+        config.json      {"run_id": ..., "spec": {...the RunSpec...}}
+        status.json      {"state": "running" | "done" | "failed", "reason", "traceback", "started", "finished"}
+        metrics.json     {"test": {metric: value}, "val": {...}, "best_epoch", "epochs", "diagnostics",
+                          "eval": {"labeler", "uncertain"}, "environment": {...}}
+        examples.jsonl   one line per test example: {"id", "generated", "reference",
+                          "labels_generated", "labels_reference", "stats": {...sufficient statistics}}
+        train_log.jsonl  one line per logged step or epoch
+
+Every file is written whole to a temporary name and renamed into place, so a reader sees
+either the previous version or the new one, never a truncated file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RUNS_DIR = "runs"
+CONFIG = "config.json"
+STATUS = "status.json"
+METRICS = "metrics.json"
+EXAMPLES = "examples.jsonl"
+TRAIN_LOG = "train_log.jsonl"
+
+DONE, RUNNING, FAILED = "done", "running", "failed"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder, fsync'd, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
+
+
+def atomic_write_jsonl(path: Path, rows: Iterable[Any]) -> None:
+    atomic_write_text(path, "".join(json.dumps(_jsonable(row), sort_keys=True) + "\n" for row in rows))
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _jsonable(obj: Any) -> Any:
+    """NaN and inf are not JSON: store them as null (blank labels) or strings (diverged losses)."""
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return None
+        if math.isinf(obj):
+            return "inf" if obj > 0 else "-inf"
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a finished or attempted run left in the store."""
+
+    run_id: str
+    path: Path
+    spec: dict[str, Any]
+    status: dict[str, Any]
+
+    @property
+    def state(self) -> str:
+        return self.status.get("state", "pending")
+
+    def metrics(self) -> dict[str, Any]:
+        return read_json(self.path / METRICS)
+
+    def examples(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.path / EXAMPLES)
+
+
+def run_dir(results: Path, run_id: str) -> Path:
+    return Path(results) / RUNS_DIR / run_id
+
+
+def iter_runs(results: Path) -> Iterator[RunRecord]:
+    """Every run folder with a readable config, in run_id order; status 'pending' if none yet."""
+    root = Path(results) / RUNS_DIR
+    if not root.is_dir():
+        return
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        config_path = folder / CONFIG
+        if not config_path.is_file():
+            continue
+        config = read_json(config_path)
+        status_path = folder / STATUS
+        status = read_json(status_path) if status_path.is_file() else {"state": "pending"}
+        yield RunRecord(run_id=config["run_id"], path=folder, spec=config["spec"], status=status)

@@ -1,0 +1,68 @@
+"""RunSpec: the frozen, hashable identity of one run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mtlbench.train.config import EvalConfig, TrainConfig
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of a grid: a method on a backbone and dataset with one seed.
+
+    Only semantic settings belong here; paths and executor settings do not, so the same
+    run has the same ``run_id`` on a laptop and on a cluster.
+    """
+
+    method: str
+    dataset: str
+    seed: int
+    backbone: str = "transformer"
+    size: str = "tiny"
+    tasks: tuple[str, ...] = ("report", "cls")
+    method_params: tuple[tuple[str, Any], ...] = ()
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["tasks"] = list(self.tasks)
+        out["method_params"] = {k: v for k, v in self.method_params}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        return cls(
+            method=data["method"],
+            dataset=data["dataset"],
+            seed=int(data["seed"]),
+            backbone=data.get("backbone", "transformer"),
+            size=data.get("size", "tiny"),
+            tasks=tuple(data.get("tasks", ("report", "cls"))),
+            method_params=freeze_params(data.get("method_params", {})),
+            train=TrainConfig(**data.get("train", {})),
+            eval=EvalConfig(**data.get("eval", {})),
+        )
+
+    @property
+    def run_id(self) -> str:
+        """A short hash of the semantic configuration."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """The method's display name, with non-default hyper-parameters."""
+        if not self.method_params:
+            return self.method
+        inner = ",".join(f"{k}={v}" for k, v in self.method_params)
+        return f"{self.method}({inner})"
+
+
+def freeze_params(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Hyper-parameters as a sorted tuple of pairs, lists turned into tuples, so specs hash."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))

@@ -1,0 +1,1 @@
+"""The MTL step engine and the training loop."""

@@ -1,0 +1,31 @@
+"""Frozen training and evaluation settings: part of a run's identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one run trains. Defaults are the CPU-sized embedded benchmark."""
+
+    epochs: int = 6
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 5e-5
+    grad_clip: float = 5.0
+    monitor: str = "BLEU_4"
+    """Validation criterion for model selection: a metric name (higher is better) or "loss"."""
+    image_size: int = 64
+    log_every: int = 1
+    """Write a training-log line every this many steps."""
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How generated reports are scored."""
+
+    labeler: str = "rules"
+    uncertain: str = "positive"
+    """CheXpert 'uncertain' counted as positive (f1chexbert, CAME-Grad) or negative (R2GenCMN)."""
+    meteor: bool = True
