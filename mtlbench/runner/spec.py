@@ -25,13 +25,16 @@ class RunSpec:
     size: str = "tiny"
     tasks: tuple[str, ...] = ("report", "cls")
     method_params: tuple[tuple[str, Any], ...] = ()
+    data_options: tuple[tuple[str, Any], ...] = ()
+    """Options of the dataset source (e.g. the synthetic generator's sizes): they change the data."""
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["tasks"] = list(self.tasks)
-        out["method_params"] = {k: v for k, v in self.method_params}
+        out["method_params"] = dict(self.method_params)
+        out["data_options"] = dict(self.data_options)
         return out
 
     @classmethod
@@ -44,6 +47,7 @@ class RunSpec:
             size=data.get("size", "tiny"),
             tasks=tuple(data.get("tasks", ("report", "cls"))),
             method_params=freeze_params(data.get("method_params", {})),
+            data_options=freeze_params(data.get("data_options", {})),
             train=TrainConfig(**data.get("train", {})),
             eval=EvalConfig(**data.get("eval", {})),
         )

@@ -17,8 +17,13 @@ class TrainConfig:
     monitor: str = "BLEU_4"
     """Validation criterion for model selection: a metric name (higher is better) or "loss"."""
     image_size: int = 64
+    cls_uncertain: str = "positive"
+    """How uncertain CheXpert labels become targets of the classification task (U-Ones or U-Zeros)."""
     log_every: int = 1
     """Write a training-log line every this many steps."""
+    probe_every: int = 10
+    """For loss-weighting methods, take per-task gradients every this many steps (0: never) so their
+    diagnostics (cosines, conflicts) exist too; gradient methods have them every step."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,5 @@
+"""`python -m mtlbench` is the `mtlbench` command."""
+
+from mtlbench.cli import main
+
+main()

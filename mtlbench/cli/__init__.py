@@ -1,0 +1,42 @@
+"""The mtlbench command line: thin commands that parse, call the library and print."""
+
+from __future__ import annotations
+
+import click
+
+from mtlbench import __version__
+from mtlbench.cli.listing import list_command
+from mtlbench.cli.run import run_command
+from mtlbench.errors import MtlbenchError
+
+
+class _Group(click.Group):
+    """Turns the library's user errors into one clean line and a non-zero exit, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except MtlbenchError as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mtlbench")
+def cli() -> None:
+    """Benchmark multi-task gradient methods for radiology report generation.
+
+    \b
+    Start here:
+      mtlbench run                      the default grid on the embedded synthetic data
+      mtlbench run --methods all --datasets mimic,iu --seeds 5
+      mtlbench report results/          significance-tested leaderboards of a result store
+      mtlbench list methods             what can be benchmarked (plugins included)
+    """
+
+
+cli.add_command(list_command)
+cli.add_command(run_command)
+
+
+def main() -> None:
+    cli(prog_name="mtlbench")

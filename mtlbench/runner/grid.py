@@ -1,0 +1,69 @@
+"""Grid expansion: methods x backbones x datasets x seeds -> frozen RunSpecs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mtlbench.backbones import BACKBONES
+from mtlbench.data import DATASETS
+from mtlbench.methods import METHODS
+from mtlbench.runner.spec import RunSpec, freeze_params
+from mtlbench.train.config import EvalConfig, TrainConfig
+
+DEFAULT_METHODS = ("ls", "pcgrad")
+DEFAULT_DATASETS = ("synthetic",)
+DEFAULT_SEEDS = 2
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A declarative grid; names may be aliases or "all" until :func:`expand` resolves them."""
+
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    datasets: tuple[str, ...] = DEFAULT_DATASETS
+    backbones: tuple[str, ...] = ("transformer",)
+    seeds: tuple[int, ...] = tuple(range(DEFAULT_SEEDS))
+    size: str = "tiny"
+    tasks: tuple[str, ...] = ("report", "cls")
+    method_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def expand(grid: GridSpec) -> list[RunSpec]:
+    """One RunSpec per (dataset, backbone, method, seed), canonical names, stable order."""
+    methods = METHODS.expand(grid.methods)
+    datasets = DATASETS.expand(grid.datasets)
+    backbones = BACKBONES.expand(grid.backbones)
+    params = {METHODS.canonical(name): dict(values) for name, values in grid.method_params.items()}
+    return [
+        RunSpec(
+            method=method,
+            dataset=dataset,
+            seed=seed,
+            backbone=backbone,
+            size=grid.size,
+            tasks=grid.tasks,
+            method_params=freeze_params(params.get(method, {})),
+            train=grid.train,
+            eval=grid.eval,
+        )
+        for dataset in datasets
+        for backbone in backbones
+        for method in methods
+        for seed in grid.seeds
+    ]
+
+
+def parse_seeds(text: str | int | Sequence[int]) -> tuple[int, ...]:
+    """"5" -> seeds 0..4; "1,3,7" -> those seeds; a list stays a list."""
+    if isinstance(text, int):
+        return tuple(range(text))
+    if not isinstance(text, str):
+        return tuple(int(s) for s in text)
+    text = text.strip()
+    if "," in text:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    return tuple(range(int(text)))

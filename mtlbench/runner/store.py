@@ -1,0 +1,91 @@
+"""The result store: one folder per run, every file written atomically, status written last."""
+
+from __future__ import annotations
+
+import time
+import traceback as tb
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mtlbench.results import (
+    CONFIG,
+    DONE,
+    EXAMPLES,
+    FAILED,
+    METRICS,
+    RUNNING,
+    STATUS,
+    TRAIN_LOG,
+    atomic_write_json,
+    atomic_write_jsonl,
+    read_json,
+    run_dir,
+)
+from mtlbench.runner.spec import RunSpec
+
+
+class ResultStore:
+    """Reads and writes run folders under ``root/runs``; a run is done only once its status says so."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, run_id: str) -> Path:
+        return run_dir(self.root, run_id)
+
+    def status(self, run_id: str) -> dict[str, Any]:
+        path = self.path(run_id) / STATUS
+        return read_json(path) if path.is_file() else {"state": "pending"}
+
+    def state(self, run_id: str) -> str:
+        return self.status(run_id).get("state", "pending")
+
+    def todo(self, specs: Sequence[RunSpec], *, rerun_failed: bool = False) -> list[RunSpec]:
+        """Specs still to run: not done, and not failed unless ``rerun_failed``."""
+        skip = {DONE} if rerun_failed else {DONE, FAILED}
+        return [spec for spec in specs if self.state(spec.run_id) not in skip]
+
+    def begin(self, spec: RunSpec, environment: dict[str, Any]) -> Path:
+        """Create the run folder, write its config, mark it running; a new attempt clears the old log."""
+        folder = self.path(spec.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / CONFIG, {"run_id": spec.run_id, "spec": spec.to_dict()})
+        attempts = int(self.status(spec.run_id).get("attempts", 0)) + 1
+        (folder / TRAIN_LOG).unlink(missing_ok=True)
+        atomic_write_json(
+            folder / STATUS,
+            {"state": RUNNING, "started": _now(), "attempts": attempts, "environment": environment},
+        )
+        return folder
+
+    def finish(self, spec: RunSpec, metrics: dict[str, Any], examples: Iterable[dict[str, Any]]) -> None:
+        folder = self.path(spec.run_id)
+        atomic_write_jsonl(folder / EXAMPLES, examples)
+        atomic_write_json(folder / METRICS, metrics)
+        self._update_status(spec.run_id, {"state": DONE, "finished": _now()})
+
+    def fail(self, spec: RunSpec, error: BaseException) -> None:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        self._update_status(
+            spec.run_id,
+            {
+                "state": FAILED,
+                "finished": _now(),
+                "reason": reason,
+                "error_type": type(error).__name__,
+                "traceback": "".join(tb.format_exception(error)),
+            },
+        )
+
+    def _update_status(self, run_id: str, changes: dict[str, Any]) -> None:
+        status = self.status(run_id)
+        status.update(changes)
+        if status["state"] == DONE:
+            for key in ("reason", "error_type", "traceback"):
+                status.pop(key, None)
+        atomic_write_json(self.path(run_id) / STATUS, status)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -1,0 +1,144 @@
+"""The MTL step engine: per-task gradients over the shared parameters, combined by a method.
+
+Under a gradient method, heads (task-specific parameters) receive the plain gradient of
+their own task's loss and only the shared trunk's gradient is the method's combination.
+Loss-weighting methods need no per-task gradients, so they get one backward pass of their
+weighted sum (heads then see their task's weight too, as in LibMTL). ``probe_every`` > 0
+takes per-task gradients every so many steps for the diagnostics of such methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mtlbench.methods.base import Aggregation, Method
+
+
+@dataclass
+class StepRecord:
+    """What happened in one step, for the training log."""
+
+    losses: dict[str, float]
+    weights: list[float] | None = None
+    cosines: dict[str, float] = field(default_factory=dict)
+    grad_norms: dict[str, float] = field(default_factory=dict)
+    update_norm: float | None = None
+    conflict: bool | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"losses": self.losses}
+        for key in ("weights", "update_norm", "conflict"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.cosines:
+            out["cosines"] = self.cosines
+            out["grad_norms"] = self.grad_norms
+        if self.info:
+            out["info"] = self.info
+        return out
+
+
+class MTLEngine:
+    """Turns a dict of task losses into ``.grad`` on every parameter, as the method decides."""
+
+    def __init__(
+        self,
+        shared: Sequence[nn.Parameter],
+        task_params: dict[str, Sequence[nn.Parameter]],
+        method: Method,
+        *,
+        probe_every: int = 0,
+    ) -> None:
+        self.shared = [p for p in shared if p.requires_grad]
+        self.tasks = list(task_params)
+        self.task_params = {task: [p for p in ps if p.requires_grad] for task, ps in task_params.items()}
+        self.method = method
+        self.probe_every = probe_every
+        self._steps = 0
+
+    def backward(self, losses: dict[str, Tensor]) -> StepRecord:
+        """Set ``.grad`` of the shared and task parameters for this step's ``losses``."""
+        if list(losses) != self.tasks:
+            raise ValueError(f"losses for tasks {list(losses)} but the engine was built for {self.tasks}")
+        self._steps += 1
+        loss_vec = torch.stack([losses[t] for t in self.tasks])
+        record = StepRecord(losses={t: float(v) for t, v in zip(self.tasks, loss_vec.detach().tolist())})
+        if self.method.uses_task_gradients:
+            grads = self._task_gradients(losses, set_heads=True)
+            aggregation = self.method.aggregate(grads, loss_vec.detach())
+            self._write_shared(aggregation.direction)
+            self._describe(record, grads, aggregation)
+        else:
+            if self.probe_every and (self._steps - 1) % self.probe_every == 0:
+                probe = self._task_gradients(losses, set_heads=False, keep_graph=True)
+            else:
+                probe = None
+            weighted = getattr(self.method, "weighted_loss", None)
+            if weighted is not None:
+                total = weighted(loss_vec)
+                weights = self.method.loss_weights(loss_vec.detach())  # type: ignore[attr-defined]
+            else:
+                weights = self.method.loss_weights(loss_vec.detach())  # type: ignore[attr-defined]
+                total = (weights * loss_vec).sum()
+            total.backward()
+            record.weights = [float(w) for w in weights.detach().tolist()]
+            if probe is not None:
+                self._describe(record, probe, Aggregation(direction=weights.to(probe.dtype) @ probe, weights=weights))
+        return record
+
+    def _task_gradients(self, losses: dict[str, Tensor], *, set_heads: bool, keep_graph: bool = False) -> Tensor:
+        """[K, P] gradients of each task loss over the shared parameters, on their device."""
+        rows = []
+        last = len(self.tasks) - 1
+        for i, task in enumerate(self.tasks):
+            heads = self.task_params[task] if set_heads else []
+            params = [*self.shared, *heads]
+            grads = torch.autograd.grad(
+                losses[task], params, retain_graph=keep_graph or i < last, allow_unused=True
+            )
+            shared_grads, head_grads = grads[: len(self.shared)], grads[len(self.shared) :]
+            rows.append(
+                torch.cat([
+                    (g if g is not None else torch.zeros_like(p)).reshape(-1)
+                    for g, p in zip(shared_grads, self.shared)
+                ])
+            )
+            for p, g in zip(heads, head_grads):
+                if g is not None:
+                    p.grad = g if p.grad is None else p.grad + g
+        return torch.stack(rows)
+
+    def _write_shared(self, direction: Tensor) -> None:
+        offset = 0
+        for p in self.shared:
+            n = p.numel()
+            p.grad = direction[offset : offset + n].view_as(p).to(p.dtype).clone()
+            offset += n
+
+    def _describe(self, record: StepRecord, grads: Tensor, aggregation: Aggregation) -> None:
+        gram = grads.double() @ grads.double().T
+        norms = gram.diagonal().clamp_min(0).sqrt()
+        k = len(self.tasks)
+        record.grad_norms = {t: float(n) for t, n in zip(self.tasks, norms.tolist())}
+        denom = (norms[:, None] * norms[None, :]).clamp_min(1e-300)
+        cos = (gram / denom).tolist()
+        record.cosines = {
+            f"{self.tasks[i]}|{self.tasks[j]}": float(cos[i][j]) for i in range(k) for j in range(i + 1, k)
+        }
+        record.conflict = any(c < 0 for c in record.cosines.values())
+        record.update_norm = float(aggregation.direction.double().norm())
+        if aggregation.weights is not None and record.weights is None:
+            record.weights = [float(w) for w in aggregation.weights.detach().tolist()]
+        record.info = {k: _plain(v) for k, v in aggregation.info.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.detach().cpu().tolist() if value.numel() > 1 else float(value)
+    return value
