@@ -7,6 +7,7 @@ broken plugin costs nothing until somebody asks for names, and then only reports
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 from collections.abc import Callable, Iterable
@@ -71,10 +72,8 @@ class Registry(Generic[T]):
         for alias in aliases:
             self._aliases[alias] = name
         if hasattr(obj, "__dict__") and not inspect.ismodule(obj):
-            try:
+            with contextlib.suppress(AttributeError, TypeError):
                 obj.registered_name = name  # type: ignore[attr-defined]
-            except (AttributeError, TypeError):
-                pass
 
     def canonical(self, name: str) -> str:
         """The registered name behind ``name`` (which may be an alias)."""

@@ -7,7 +7,8 @@
                           "eval": {"labeler", "uncertain"}, "environment": {...}}
         examples.jsonl   one line per test example: {"id", "generated", "reference",
                           "labels_generated", "labels_reference", "stats": {...sufficient statistics}}
-        train_log.jsonl  one line per logged step or epoch
+        train_log.jsonl  one line per logged step or epoch ("resume" marks a restart from the checkpoint)
+        checkpoint.pt    while a run is in progress: its state after the last finished epoch
 
 Every file is written whole to a temporary name and renamed into place, so a reader sees
 either the previous version or the new one, never a truncated file.
@@ -30,6 +31,7 @@ STATUS = "status.json"
 METRICS = "metrics.json"
 EXAMPLES = "examples.jsonl"
 TRAIN_LOG = "train_log.jsonl"
+CHECKPOINT = "checkpoint.pt"
 
 DONE, RUNNING, FAILED = "done", "running", "failed"
 

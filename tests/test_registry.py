@@ -111,7 +111,7 @@ def test_entry_point_discovery_reports_broken_plugins_and_keeps_the_rest(monkeyp
     reg = make_registry()
     assert reg.get("good") is Plugin
     assert [f.name for f in reg.failures()] == ["bad"]
-    with pytest.raises(MtlbenchError, match="bad.*missing_dependency"):
+    with pytest.raises(MtlbenchError, match=r"bad.*missing_dependency"):
         reg.get("bad")
 
 

@@ -102,6 +102,4 @@ class Backbone(nn.Module, ABC):
         return sum(p.numel() for p in self.parameters())
 
 
-BACKBONES: Registry[type[Backbone]] = Registry(
-    "backbone", "mtlbench.backbones", check=require_subclass(Backbone)
-)
+BACKBONES: Registry[type[Backbone]] = Registry("backbone", "mtlbench.backbones", check=require_subclass(Backbone))

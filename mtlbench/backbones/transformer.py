@@ -33,11 +33,13 @@ class TransformerSize:
 
 SIZES: dict[str, TransformerSize] = {
     # trains on 2 CPU cores in minutes at 64 px
-    "tiny": TransformerSize(d_model=128, heads=4, encoder_layers=1, decoder_layers=1, ff_dim=256,
-                            cnn_channels=(32, 64, 128)),
+    "tiny": TransformerSize(
+        d_model=128, heads=4, encoder_layers=1, decoder_layers=1, ff_dim=256, cnn_channels=(16, 32, 64, 128)
+    ),
     # R2Gen's Transformer: d 512, 8 heads, 3 + 3 layers, ff 512 (the visual extractor stays the small CNN here)
-    "paper": TransformerSize(d_model=512, heads=8, encoder_layers=3, decoder_layers=3, ff_dim=512,
-                             cnn_channels=(64, 128, 256, 512)),
+    "paper": TransformerSize(
+        d_model=512, heads=8, encoder_layers=3, decoder_layers=3, ff_dim=512, cnn_channels=(64, 128, 256, 512)
+    ),
 }
 
 
@@ -49,8 +51,11 @@ class SmallCNN(nn.Module):
         layers: list[nn.Module] = []
         c_in = 3
         for c_out in channels:
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
             c_in = c_out
         self.body = nn.Sequential(*layers)
         self.proj = nn.Linear(c_in, d_model)
@@ -113,8 +118,13 @@ class CNNTransformer(Backbone):
         head = self.heads["report"]
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         x = head["embed"](tokens) + head["position"](positions)
-        x = head["decoder"](x, memory, tgt_mask=causal_mask(tokens.shape[1], tokens.device),
-                            tgt_key_padding_mask=pad_mask, tgt_is_causal=True)
+        x = head["decoder"](
+            x,
+            memory,
+            tgt_mask=causal_mask(tokens.shape[1], tokens.device),
+            tgt_key_padding_mask=pad_mask,
+            tgt_is_causal=True,
+        )
         return head["out"](x)
 
     def forward(self, batch: Batch) -> dict[str, Tensor]:

@@ -7,6 +7,7 @@ import click
 from mtlbench import __version__
 from mtlbench.cli.listing import list_command
 from mtlbench.cli.run import run_command
+from mtlbench.cli.status import status_command
 from mtlbench.errors import MtlbenchError
 
 
@@ -36,6 +37,7 @@ def cli() -> None:
 
 cli.add_command(list_command)
 cli.add_command(run_command)
+cli.add_command(status_command)
 
 
 def main() -> None:

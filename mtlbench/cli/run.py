@@ -2,40 +2,94 @@
 
 from __future__ import annotations
 
-import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from mtlbench.data import DATASETS
 from mtlbench.data.sources import resolve_data_root
-from mtlbench.errors import DataError
-from mtlbench.runner.executors import Outcome, run_local
-from mtlbench.runner.grid import DEFAULT_SEEDS, GridSpec, expand, parse_seeds
+from mtlbench.errors import DataError, MtlbenchError
+from mtlbench.runner.executors import LocalExecutor, run_grid
+from mtlbench.runner.grid import DEFAULT_SEEDS, expand
+from mtlbench.runner.gridfile import grid_from_settings, load_grid_file
+from mtlbench.runner.progress import GridProgress
+from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
 from mtlbench.train.config import EvalConfig, TrainConfig
 
+# CLI option -> (section of the grid settings or None for top level, key)
+_OVERRIDES: dict[str, tuple[str | None, str]] = {
+    "methods": (None, "methods"),
+    "datasets": (None, "datasets"),
+    "backbones": (None, "backbones"),
+    "seeds": (None, "seeds"),
+    "tasks": (None, "tasks"),
+    "size": (None, "size"),
+    "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"),
+    "image_size": ("train", "image_size"),
+    "labeler": ("eval", "labeler"),
+    "uncertain": ("eval", "uncertain"),
+    "meteor": ("eval", "meteor"),
+}
 
-def check_datasets(names: list[str], data_root: Path | None) -> None:
+
+def check_datasets(specs: list[RunSpec], data_root: Path | None) -> None:
     """Locate every dataset first, so a missing one stops the grid with one line per dataset."""
     problems = []
-    for name in names:
+    seen: set[tuple[str, tuple]] = set()
+    for spec in specs:
+        key = (spec.dataset, spec.data_options)
+        if key in seen:
+            continue
+        seen.add(key)
         try:
-            DATASETS.get(name)().locate(data_root)
+            DATASETS.get(spec.dataset)(**dict(spec.data_options)).locate(data_root)
         except DataError as err:
-            problems.append(f"{name}: {err}")
+            problems.append(str(err))
     if problems:
         raise DataError("\n".join(problems))
 
 
+def _parse_data_options(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        name_key, sep, raw = item.partition("=")
+        dataset, dot, key = name_key.partition(".")
+        if not (sep and dot and dataset and key):
+            raise MtlbenchError(f"--data-opt {item!r}: expected DATASET.KEY=VALUE, e.g. synthetic.n_train=64")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(dataset, {})[key] = value
+    return out
+
+
 @click.command("run")
-@click.option("--methods", default="ls,pcgrad", show_default=True,
-              help="Comma-separated method names or aliases, or 'all' (see `mtlbench list methods`).")
-@click.option("--datasets", default="synthetic", show_default=True,
-              help="Comma-separated datasets: synthetic, iu (iu_xray), mimic (mimic_cxr).")
+@click.argument("grid_file", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--methods",
+    default="ls,pcgrad",
+    show_default=True,
+    help="Comma-separated method names or aliases, or 'all' (see `mtlbench list methods`).",
+)
+@click.option(
+    "--datasets",
+    default="synthetic",
+    show_default=True,
+    help="Comma-separated datasets: synthetic, iu (iu_xray), mimic (mimic_cxr).",
+)
 @click.option("--backbones", default="transformer", show_default=True, help="Comma-separated backbones.")
-@click.option("--seeds", default=str(DEFAULT_SEEDS), show_default=True,
-              help="N for seeds 0..N-1, or an explicit list such as 1,4,7.")
+@click.option(
+    "--seeds",
+    default=str(DEFAULT_SEEDS),
+    show_default=True,
+    help="N for seeds 0..N-1, or an explicit list such as 1,4,7.",
+)
 @click.option("--tasks", default="report,cls", show_default=True, help="Tasks trained jointly (K = their number).")
 @click.option("--size", default="tiny", show_default=True, help="Backbone size: tiny (CPU) or paper.")
 @click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
@@ -43,58 +97,81 @@ def check_datasets(names: list[str], data_root: Path | None) -> None:
 @click.option("--lr", type=float, default=TrainConfig.lr, show_default=True)
 @click.option("--image-size", type=int, default=TrainConfig.image_size, show_default=True)
 @click.option("--labeler", default=EvalConfig.labeler, show_default=True, help="CE labeler: rules or chexbert.")
-@click.option("--uncertain", type=click.Choice(["positive", "negative"]), default=EvalConfig.uncertain,
-              show_default=True, help="How CE counts CheXpert 'uncertain'.")
-@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Result store; runs already done there are skipped.")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None,
-              help="Folder with one sub-folder per real dataset (default: $MTLBENCH_DATA).")
+@click.option(
+    "--uncertain",
+    type=click.Choice(["positive", "negative"]),
+    default=EvalConfig.uncertain,
+    show_default=True,
+    help="How CE counts CheXpert 'uncertain'.",
+)
+@click.option(
+    "--data-opt",
+    "data_opts",
+    multiple=True,
+    metavar="DATASET.KEY=VALUE",
+    help="A dataset source option, e.g. synthetic.n_train=64 (repeatable).",
+)
+@click.option(
+    "--results",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Result store; runs already done there are skipped.",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder with one sub-folder per real dataset (default: $MTLBENCH_DATA).",
+)
 @click.option("--workers", type=int, default=1, show_default=True, help="Parallel local worker processes.")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--rerun-failed", is_flag=True, help="Retry runs recorded as failed.")
 @click.option("--baseline", default="ls", show_default=True, help="Method the leaderboard compares against.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not print the leaderboard at the end.")
+@click.pass_context
 def run_command(
-    methods: str, datasets: str, backbones: str, seeds: str, tasks: str, size: str, epochs: int,
-    batch_size: int, lr: float, image_size: int, labeler: str, uncertain: str, results: Path,
-    data_root: Path | None, workers: int, device: str | None, rerun_failed: bool, baseline: str,
+    ctx: click.Context,
+    grid_file: Path | None,
+    data_opts: tuple[str, ...],
+    results: Path,
+    data_root: Path | None,
+    workers: int,
+    device: str | None,
+    rerun_failed: bool,
+    baseline: str,
     no_leaderboard: bool,
+    **options: Any,
 ) -> None:
     """Run a benchmark grid (methods x backbones x datasets x seeds) and print its leaderboard.
 
-    With no options: the default grid on the embedded synthetic dataset, which finishes on
-    2 CPU cores within minutes. Runs already done in --results are skipped, so an
-    interrupted grid resumes where it stopped.
+    With no arguments: the default grid on the embedded synthetic dataset, which finishes
+    on 2 CPU cores within minutes. GRID_FILE is a TOML grid (see baselines/); options
+    given on the command line override it. Runs already done in --results are skipped,
+    so an interrupted grid resumes where it stopped (Ctrl-C stops cleanly).
     """
-    train = dataclasses.replace(TrainConfig(), epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size)
-    grid = GridSpec(
-        methods=tuple(methods.split(",")),
-        datasets=tuple(datasets.split(",")),
-        backbones=tuple(backbones.split(",")),
-        seeds=parse_seeds(seeds),
-        size=size,
-        tasks=tuple(t.strip() for t in tasks.split(",")),
-        train=train,
-        eval=EvalConfig(labeler=labeler, uncertain=uncertain),
-    )
-    specs = expand(grid)
+    settings: dict[str, Any] = load_grid_file(grid_file) if grid_file else {}
+    for name, value in options.items():
+        explicit = ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        if explicit or grid_file is None:
+            section, key = _OVERRIDES[name]
+            (settings.setdefault(section, {}) if section else settings)[key] = value
+    for dataset, values in _parse_data_options(data_opts).items():
+        settings.setdefault("data", {}).setdefault(dataset, {}).update(values)
+    specs = expand(grid_from_settings(settings))
     root = resolve_data_root(data_root)
-    check_datasets(sorted({s.dataset for s in specs}), root)
+    check_datasets(specs, root)
     store = ResultStore(results)
     todo = store.todo(specs, rerun_failed=rerun_failed)
-    click.echo(f"grid: {len(specs)} runs, {len(specs) - len(todo)} already done, {len(todo)} to run -> {results}")
-    counter = {"n": 0}
-
-    def progress(outcome: Outcome) -> None:
-        counter["n"] += 1
-        spec = outcome.spec
-        line = (f"[{counter['n']}/{len(todo)}] {outcome.state:6s} {spec.label} seed={spec.seed} "
-                f"{spec.dataset}/{spec.backbone} ({outcome.seconds:.1f} s)")
-        if outcome.state != "done":
-            line += f": {store.status(spec.run_id).get('reason', '')}"
-        click.echo(line)
-
-    run_local(todo, results, workers=workers, data_root=root, device=device, progress=progress)
+    progress = GridProgress(total=len(specs), done=len(specs) - len(todo), store=store)
+    progress.start(results)
+    try:
+        run_grid(todo, results, LocalExecutor(workers), data_root=root, device=device, progress=progress)
+    except KeyboardInterrupt:
+        raise click.ClickException(
+            "interrupted: finished runs are kept; run the same command again to resume"
+        ) from None
+    progress.finish()
     if not no_leaderboard:
         from mtlbench.stats import render_leaderboard
 

@@ -3,18 +3,33 @@
 A *gradient method* sees the K x P matrix of per-task gradients over the shared
 parameters (and the K losses) and returns the P-vector to apply. A *loss-weighting
 method* returns K weights from the losses alone, so the engine needs one backward pass.
+
+Per training step the engine drives a method like this (hooks default to no-ops)::
+
+    method.setup(K)                          # once, before the optimiser collects extra_parameters()
+    # gradient method (uses_task_gradients):
+    agg = method.aggregate(G, losses)        # G: [K, P] rows w.r.t. `gradient_source`
+    # loss-weighting method:
+    total = method.weighted_loss(losses)     # exactly once per step; total.backward()
+    optimizer.step()
+    method.observe(losses_after_step)        # FAMO: the same batch's losses AFTER the step
+    method.end_epoch()                       # DWA: after the last step of every epoch
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
 
+from mtlbench.errors import MtlbenchError
 from mtlbench.registry import Registry, require_subclass
+
+GradientSource = Literal["parameters", "representation"]
 
 
 @dataclass
@@ -33,9 +48,27 @@ class Method(ABC):
     """Base of all MTL methods. Hyper-parameters are keyword-only ``__init__`` arguments."""
 
     uses_task_gradients: ClassVar[bool] = True
-    """False for loss-weighting methods: the engine then does one backward pass of sum_i w_i L_i."""
+    """False for loss-weighting methods: the engine then does one backward pass of ``weighted_loss``."""
+
+    gradient_source: ClassVar[GradientSource] = "parameters"
+    """Which per-task gradients ``aggregate`` expects as rows of ``grads``.
+
+    ``"parameters"``: d L_i / d theta_shared, flattened; the returned direction is written to the
+    shared parameters' ``.grad``. ``"representation"`` (MGDA-UB): d L_i / d z for the shared
+    representation z (the trunk's output for the whole batch, flattened), which costs one backward
+    through the heads only; the direction then lives in z-space and means nothing for the
+    parameters, so the engine must backpropagate ``sum_i weights_i * L_i`` (``Aggregation.weights``)
+    through the whole model in one pass instead.
+    """
 
     registered_name: ClassVar[str] = ""
+
+    def setup(self, n_tasks: int) -> None:
+        """Called once by the engine with the number of tasks, before ``extra_parameters()``.
+
+        Methods that own per-task learnable parameters (UW) allocate them here, so the optimiser
+        can be built before the first step.
+        """
 
     def reset(self) -> None:
         """Forget any state carried between steps (EMA targets, previous losses, cached weights)."""
@@ -43,6 +76,14 @@ class Method(ABC):
     def extra_parameters(self) -> list[torch.nn.Parameter]:
         """Learnable parameters the method owns (e.g. uncertainty weights); the optimiser trains them."""
         return []
+
+    def observe(self, losses: Tensor) -> None:
+        """Called after every ``optimizer.step()`` with the K task losses of the step's batch
+        re-evaluated AFTER the step (FAMO learns from the decrease). No-op unless overridden."""
+
+    def end_epoch(self, mean_losses: Tensor | None = None) -> None:
+        """Called after the last step of every epoch. ``mean_losses`` [K]: the epoch's mean training
+        losses; when omitted, a method that needs them (DWA) uses the losses it saw this epoch."""
 
     @abstractmethod
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
@@ -56,13 +97,66 @@ class LossWeightingMethod(Method):
 
     @abstractmethod
     def loss_weights(self, losses: Tensor) -> Tensor:
-        """K weights for the (detached) task losses of this step."""
+        """K weights for the (detached) task losses of this step.
+
+        Must not advance the method's state: the engine may call it again after
+        ``weighted_loss`` to log the weights, and it must then return the same weights.
+        """
+
+    def weighted_loss(self, losses: Tensor) -> Tensor:
+        """The scalar to backpropagate this step; called exactly once per training step.
+
+        It may advance per-step state (RLW draws its weights here, DWA and FAMO record the
+        losses). The default is ``sum_i w_i L_i`` with the weights of ``loss_weights``; UW adds
+        its regulariser, which needs the graph of its own log-variances.
+        """
+        weights = self.loss_weights(losses.detach()).to(losses.dtype)
+        return (weights * losses).sum()
 
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
+        """The gradient of ``weighted_loss`` over the shared parameters: ``weights @ grads``."""
         if losses is None:
-            raise ValueError(f"{type(self).__name__} weights losses: pass losses=")
-        weights = self.loss_weights(losses.detach()).to(grads.dtype)
-        return Aggregation(direction=weights @ grads, weights=weights)
+            raise MtlbenchError(f"{type(self).__name__} weights task losses: pass losses= (a [K] tensor)")
+        check_inputs(grads, losses)
+        weights = self.loss_weights(losses.detach())
+        return Aggregation(direction=weights.to(grads.dtype) @ grads, weights=weights.to(grads.dtype))
 
 
 METHODS: Registry[type[Method]] = Registry("method", "mtlbench.methods", check=require_subclass(Method))
+
+
+def check_inputs(grads: Tensor, losses: Tensor | None = None) -> int:
+    """Validate the shapes a method receives; returns K."""
+    if not isinstance(grads, Tensor) or grads.dim() != 2 or not grads.is_floating_point():
+        shape = tuple(grads.shape) if isinstance(grads, Tensor) else type(grads).__name__
+        raise MtlbenchError(f"grads must be a floating [K, P] tensor of per-task gradients, got {shape}")
+    k = grads.shape[0]
+    if k == 0:
+        raise MtlbenchError("grads has no rows: a method needs at least one task gradient")
+    if losses is not None and (not isinstance(losses, Tensor) or tuple(losses.shape) != (k,)):
+        shape = tuple(losses.shape) if isinstance(losses, Tensor) else type(losses).__name__
+        raise MtlbenchError(f"losses must be a [K] = [{k}] tensor matching grads, got {shape}")
+    return k
+
+
+def check_choice(method: str, name: str, value: object, choices: Iterable[object]) -> None:
+    """Reject a hyper-parameter outside its allowed values with one clear line."""
+    options = tuple(choices)
+    if value not in options:
+        raise MtlbenchError(f"{method}: {name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+
+
+def check_range(
+    method: str, name: str, value: float, *, low: float | None = None, high: float | None = None, strict: bool = False
+) -> None:
+    """Reject a numeric hyper-parameter outside [low, high] (or (low, high) when ``strict``)."""
+    bad = not isinstance(value, (int, float)) or value != value  # NaN
+    if not bad and low is not None:
+        bad = value <= low if strict else value < low
+    if not bad and high is not None:
+        bad = value >= high if strict else value > high
+    if bad:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        interval = f"({lo}, {hi})" if strict else f"[{lo}, {hi}]"
+        raise MtlbenchError(f"{method}: {name} must be a number in {interval}; got {value!r}")

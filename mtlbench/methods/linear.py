@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from mtlbench.methods.base import METHODS, LossWeightingMethod
+from mtlbench.errors import MtlbenchError
+from mtlbench.methods.base import METHODS, LossWeightingMethod, check_choice
 
 
 @METHODS.register("ls", aliases=("linear", "ew"))
 class LinearScalarization(LossWeightingMethod):
-    """d = sum_i w_i g_i, computed by one backward pass of sum_i w_i L_i.
+    """Linear scalarization: d = sum_i w_i g_i by ONE backward pass of sum_i w_i L_i.
 
-    ``reduction="sum"`` (default) matches LibMTL's EW, Nash-MTL's LS and CAGrad's
-    trainer; ``"mean"`` divides the weights by K. ``weights`` default to 1 per task.
+    Conventions: ``reduction="sum"`` (default) adds the weighted losses, as LibMTL's EW,
+    Nash-MTL's ``ls`` and CAGrad's trainer do; ``"mean"`` divides the weights by K (torchjd's
+    ``Mean``). ``weights`` default to 1 per task; a tuned-weight variant passes them explicitly
+    (e.g. ``weights=[1, 4]``, CAME-Grad's task weights). No deviation from those codebases.
     """
 
     def __init__(self, *, weights: Sequence[float] | None = None, reduction: str = "sum") -> None:
-        if reduction not in ("sum", "mean"):
-            raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
-        self.weights = None if weights is None else tuple(float(w) for w in weights)
+        check_choice("ls", "reduction", reduction, ("sum", "mean"))
+        if weights is not None:
+            weights = tuple(float(w) for w in weights)
+            if not weights or not all(math.isfinite(w) for w in weights):
+                raise MtlbenchError(f"ls: weights must be a non-empty list of finite numbers; got {list(weights)}")
+        self.weights = weights
         self.reduction = reduction
 
     def loss_weights(self, losses: Tensor) -> Tensor:
@@ -30,6 +37,6 @@ class LinearScalarization(LossWeightingMethod):
             w = torch.ones(k, dtype=losses.dtype, device=losses.device)
         else:
             if len(self.weights) != k:
-                raise ValueError(f"ls got {len(self.weights)} weights for {k} tasks")
+                raise MtlbenchError(f"ls: got {len(self.weights)} weights for {k} tasks; pass one weight per task")
             w = torch.tensor(self.weights, dtype=losses.dtype, device=losses.device)
         return w / k if self.reduction == "mean" else w

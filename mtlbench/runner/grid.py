@@ -27,7 +27,10 @@ class GridSpec:
     seeds: tuple[int, ...] = tuple(range(DEFAULT_SEEDS))
     size: str = "tiny"
     tasks: tuple[str, ...] = ("report", "cls")
-    method_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    method_variants: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    """Per method, the hyper-parameter settings to run (one row each); absent = the defaults."""
+    data_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per-dataset source options, e.g. {"synthetic": {"n_train": 64}}."""
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -37,7 +40,8 @@ def expand(grid: GridSpec) -> list[RunSpec]:
     methods = METHODS.expand(grid.methods)
     datasets = DATASETS.expand(grid.datasets)
     backbones = BACKBONES.expand(grid.backbones)
-    params = {METHODS.canonical(name): dict(values) for name, values in grid.method_params.items()}
+    variants = {METHODS.canonical(name): tuple(v) for name, v in grid.method_variants.items()}
+    options = {DATASETS.canonical(name): dict(values) for name, values in grid.data_options.items()}
     return [
         RunSpec(
             method=method,
@@ -46,19 +50,21 @@ def expand(grid: GridSpec) -> list[RunSpec]:
             backbone=backbone,
             size=grid.size,
             tasks=grid.tasks,
-            method_params=freeze_params(params.get(method, {})),
+            method_params=freeze_params(params),
+            data_options=freeze_params(options.get(dataset, {})),
             train=grid.train,
             eval=grid.eval,
         )
         for dataset in datasets
         for backbone in backbones
         for method in methods
+        for params in variants.get(method, ({},))
         for seed in grid.seeds
     ]
 
 
 def parse_seeds(text: str | int | Sequence[int]) -> tuple[int, ...]:
-    """"5" -> seeds 0..4; "1,3,7" -> those seeds; a list stays a list."""
+    """ "5" -> seeds 0..4; "1,3,7" -> those seeds; a list stays a list."""
     if isinstance(text, int):
         return tuple(range(text))
     if not isinstance(text, str):

@@ -15,7 +15,7 @@ from mtlbench.data import DATASETS, Tokenizer, attach_labels
 from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
 from mtlbench.metrics import LABELERS, evaluate
-from mtlbench.results import DONE, FAILED, TRAIN_LOG
+from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
@@ -57,7 +57,7 @@ def _train_and_score(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     started = time.perf_counter()
     seed_everything(spec.seed)
-    source = DATASETS.get(spec.dataset)()
+    source = DATASETS.get(spec.dataset)(**dict(spec.data_options))
     settings = source.settings
     labeler = LABELERS.get(spec.eval.labeler).from_config(spec.eval)
     annotation = attach_labels(source.load(data_root), labeler=labeler.label)
@@ -90,7 +90,9 @@ def _train_and_score(
     val_refs = val_set.reference_texts()
 
     def train_batches(epoch: int) -> Any:
+        # order and augmentation depend only on (seed, epoch), so a resumed run sees the same batches
         train_set.set_epoch(epoch)
+        train_loader.generator.manual_seed(spec.seed * 100_003 + epoch)
         return train_loader
 
     def validate(model: Any) -> dict[str, float]:
@@ -127,6 +129,7 @@ def _train_and_score(
             config=spec.train,
             device=device,
             log=log,
+            checkpoint=folder / CHECKPOINT,  # a killed or pre-empted run resumes after its last epoch
             on_epoch_end=on_epoch_end,
         )
     trained = time.perf_counter()
@@ -145,8 +148,10 @@ def _train_and_score(
             "labeler_description": labeler.description,
             "uncertain": spec.eval.uncertain,
         },
-        "model": {"parameters": model.num_parameters(), "shared_parameters": sum(
-            p.numel() for p in model.shared_parameters())},
+        "model": {
+            "parameters": model.num_parameters(),
+            "shared_parameters": sum(p.numel() for p in model.shared_parameters()),
+        },
         "data": {
             "vocab_size": tokenizer.vocab_size,
             "sizes": {name: len(examples) for name, examples in splits.items()},

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mtlbench.results import (
+    CHECKPOINT,
     CONFIG,
     DONE,
     EXAMPLES,
@@ -47,12 +48,17 @@ class ResultStore:
         return [spec for spec in specs if self.state(spec.run_id) not in skip]
 
     def begin(self, spec: RunSpec, environment: dict[str, Any]) -> Path:
-        """Create the run folder, write its config, mark it running; a new attempt clears the old log."""
+        """Create the run folder, write its config, mark it running.
+
+        A new attempt without a checkpoint starts a fresh training log; one with a checkpoint
+        resumes, so its log goes on.
+        """
         folder = self.path(spec.run_id)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_json(folder / CONFIG, {"run_id": spec.run_id, "spec": spec.to_dict()})
         attempts = int(self.status(spec.run_id).get("attempts", 0)) + 1
-        (folder / TRAIN_LOG).unlink(missing_ok=True)
+        if not (folder / CHECKPOINT).is_file():
+            (folder / TRAIN_LOG).unlink(missing_ok=True)
         atomic_write_json(
             folder / STATUS,
             {"state": RUNNING, "started": _now(), "attempts": attempts, "environment": environment},
@@ -63,7 +69,9 @@ class ResultStore:
         folder = self.path(spec.run_id)
         atomic_write_jsonl(folder / EXAMPLES, examples)
         atomic_write_json(folder / METRICS, metrics)
-        self._update_status(spec.run_id, {"state": DONE, "finished": _now()})
+        completions = int(self.status(spec.run_id).get("completions", 0)) + 1
+        self._update_status(spec.run_id, {"state": DONE, "finished": _now(), "completions": completions})
+        (folder / CHECKPOINT).unlink(missing_ok=True)
 
     def fail(self, spec: RunSpec, error: BaseException) -> None:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

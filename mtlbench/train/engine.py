@@ -99,15 +99,15 @@ class MTLEngine:
         for i, task in enumerate(self.tasks):
             heads = self.task_params[task] if set_heads else []
             params = [*self.shared, *heads]
-            grads = torch.autograd.grad(
-                losses[task], params, retain_graph=keep_graph or i < last, allow_unused=True
-            )
+            grads = torch.autograd.grad(losses[task], params, retain_graph=keep_graph or i < last, allow_unused=True)
             shared_grads, head_grads = grads[: len(self.shared)], grads[len(self.shared) :]
             rows.append(
-                torch.cat([
-                    (g if g is not None else torch.zeros_like(p)).reshape(-1)
-                    for g, p in zip(shared_grads, self.shared)
-                ])
+                torch.cat(
+                    [
+                        (g if g is not None else torch.zeros_like(p)).reshape(-1)
+                        for g, p in zip(shared_grads, self.shared)
+                    ]
+                )
             )
             for p, g in zip(heads, head_grads):
                 if g is not None:

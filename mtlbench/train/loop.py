@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -69,6 +73,19 @@ class FitOutcome:
     diagnostics: dict[str, Any]
 
 
+@dataclass
+class _Progress:
+    """Everything that changes across epochs: what a checkpoint must hold to resume exactly."""
+
+    next_epoch: int = 0
+    step: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    best_state: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    summary: DiagnosticsSummary = field(default_factory=DiagnosticsSummary)
+
+
 def fit(
     model: Backbone,
     method: Method,
@@ -78,12 +95,15 @@ def fit(
     config: TrainConfig,
     device: torch.device,
     log: Callable[[dict[str, Any]], None],
+    checkpoint: Path | None = None,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> FitOutcome:
     """Train for ``config.epochs`` epochs, keep the weights that score best on validation.
 
-    ``train_batches(epoch)`` yields that epoch's batches; ``validate(model)`` returns
-    validation figures including ``config.monitor`` (higher is better, except "loss").
+    ``train_batches(epoch)`` yields that epoch's batches (its order must depend only on the
+    epoch); ``validate(model)`` returns validation figures including ``config.monitor``
+    (higher is better, except "loss"). With ``checkpoint``, the state is saved after every
+    epoch and a later call resumes from it, giving the same result as an uninterrupted fit.
     """
     model.to(device)
     engine = MTLEngine(
@@ -92,35 +112,40 @@ def fit(
         method,
         probe_every=config.probe_every,
     )
+    saved = None
+    if checkpoint is not None and checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if saved is not None:
+        method.__dict__.update(saved["method"])  # before the optimiser: it holds the method's own parameters
     params = [p for p in model.parameters() if p.requires_grad] + list(method.extra_parameters())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    summary = DiagnosticsSummary()
-    history: list[dict[str, Any]] = []
-    best_score, best_epoch, best_state = -math.inf, -1, None
-    step = 0
-    for epoch in range(config.epochs):
+    state = _restore(saved, model, optimizer) if saved is not None else _Progress()
+    if saved is not None:
+        # log lines of the interrupted epoch, if any, are superseded by what follows this marker
+        log({"kind": "resume", "epoch": state.next_epoch, "step": state.step})
+    observe = getattr(method, "observe", None)
+    end_epoch = getattr(method, "end_epoch", None)
+    for epoch in range(state.next_epoch, config.epochs):
         model.train()
         epoch_losses: dict[str, float] = defaultdict(float)
         n_batches = 0
         for batch in train_batches(epoch):
             losses = model(batch.to(device))
-            _check_finite(losses, epoch, step)
+            _check_finite(losses, epoch, state.step)
             optimizer.zero_grad(set_to_none=True)
             record = engine.backward(losses)
             if config.grad_clip > 0:
                 nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
-            observe = getattr(method, "observe", None)
             if observe is not None:
                 observe(torch.tensor(list(record.losses.values()), dtype=torch.float64))
-            summary.add(record)
+            state.summary.add(record)
             for task, value in record.losses.items():
                 epoch_losses[task] += value
             n_batches += 1
-            if config.log_every and step % config.log_every == 0:
-                log({"kind": "step", "epoch": epoch, "step": step, **record.as_dict()})
-            step += 1
-        end_epoch = getattr(method, "end_epoch", None)
+            if config.log_every and state.step % config.log_every == 0:
+                log({"kind": "step", "epoch": epoch, "step": state.step, **record.as_dict()})
+            state.step += 1
         if end_epoch is not None:
             end_epoch()
         model.eval()
@@ -132,16 +157,47 @@ def fit(
             "train_loss": {t: v / max(n_batches, 1) for t, v in epoch_losses.items()},
             "val": val,
         }
-        history.append(entry)
+        state.history.append(entry)
         log(entry)
-        if score > best_score:
-            best_score, best_epoch = score, epoch
-            best_state = copy.deepcopy(model.state_dict())
+        if score > state.best_score:
+            state.best_score, state.best_epoch = score, epoch
+            state.best_state = copy.deepcopy(model.state_dict())
+        state.next_epoch = epoch + 1
+        if checkpoint is not None:
+            _save(checkpoint, state, model, optimizer, method)
         if on_epoch_end is not None:
             on_epoch_end(epoch, entry)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return FitOutcome(best_epoch=best_epoch, best_score=best_score, history=history, diagnostics=summary.summary())
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    return FitOutcome(
+        best_epoch=state.best_epoch,
+        best_score=state.best_score,
+        history=state.history,
+        diagnostics=state.summary.summary(),
+    )
+
+
+def _save(path: Path, state: _Progress, model: nn.Module, optimizer: torch.optim.Optimizer, method: Method) -> None:
+    """Write the checkpoint to a temporary file and rename it, so a kill never leaves half a file."""
+    payload = {
+        "progress": state,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "method": method.__dict__,
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _restore(payload: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer) -> _Progress:
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    torch.set_rng_state(payload["rng"]["torch"])
+    np.random.set_state(payload["rng"]["numpy"])
+    random.setstate(payload["rng"]["python"])
+    return payload["progress"]
 
 
 def _check_finite(losses: dict[str, torch.Tensor], epoch: int, step: int) -> None:

@@ -32,8 +32,13 @@ def _model(tasks: tuple[str, ...] = ("report", "cls")):
 def _batch(tokens: torch.Tensor, mask: torch.Tensor) -> Batch:
     b = tokens.shape[0]
     g = torch.Generator().manual_seed(0)
-    return Batch(ids=tuple(str(i) for i in range(b)), images=torch.randn(b, 2, 3, 32, 32, generator=g),
-                 tokens=tokens, mask=mask, labels=torch.randint(0, 2, (b, 14), generator=g).float())
+    return Batch(
+        ids=tuple(str(i) for i in range(b)),
+        images=torch.randn(b, 2, 3, 32, 32, generator=g),
+        tokens=tokens,
+        mask=mask,
+        labels=torch.randint(0, 2, (b, 14), generator=g).float(),
+    )
 
 
 def test_parameters_are_partitioned_between_trunk_and_heads() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from mtlbench.methods import Aggregation, Method
@@ -17,5 +16,8 @@ class UnitSum(Method):
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         norms = grads.double().norm(dim=1).clamp_min(self.eps)
         weights = norms.mean() / norms
-        return Aggregation(direction=weights.to(grads.dtype) @ grads, weights=weights.to(grads.dtype),
-                           info={"mean_norm": float(norms.mean())})
+        return Aggregation(
+            direction=weights.to(grads.dtype) @ grads,
+            weights=weights.to(grads.dtype),
+            info={"mean_norm": float(norms.mean())},
+        )

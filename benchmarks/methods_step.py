@@ -1,0 +1,123 @@
+"""Training-step time of every registered method as a ratio to `ls`, measured side by side.
+
+Each round times one step of every method in a shuffled order on the same batch, so slow
+drift of the machine (other processes, thermal state) hits all methods alike; the ratio
+of medians over rounds is reported. Default backbone (tiny CNN + Transformer, 64 px,
+2 views, 60-token reports), K = 2 (report, cls) and K = 3 (report, cls, align).
+
+    .venv/bin/python benchmarks/methods_step.py --rounds 30 --out benchmarks/methods_step.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from mtlbench.backbones import BACKBONES, BackboneConfig
+from mtlbench.data.batch import Batch
+from mtlbench.methods import METHODS, create
+from mtlbench.train.engine import MTLEngine
+
+
+class _Words:
+    def decode(self, ids: list[int]) -> str:
+        return " ".join(str(i) for i in ids)
+
+
+def _batch(batch_size: int, image_size: int, length: int, vocab: int) -> Batch:
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(1, vocab, (batch_size, length), generator=g)
+    tokens[:, 0] = 0
+    tokens[:, -1] = 0
+    return Batch(
+        ids=tuple(str(i) for i in range(batch_size)),
+        images=torch.randn(batch_size, 2, 3, image_size, image_size, generator=g),
+        tokens=tokens,
+        mask=torch.ones(batch_size, length),
+        labels=torch.randint(0, 2, (batch_size, 14), generator=g).float(),
+    )
+
+
+def _setup(name: str, tasks: tuple[str, ...], vocab: int) -> tuple[torch.nn.Module, MTLEngine, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    model = BACKBONES.get("transformer")(BackboneConfig(vocab_size=vocab, tasks=tasks), _Words())
+    method = create(name)
+    engine = MTLEngine(model.shared_parameters(), {t: model.task_parameters(t) for t in tasks}, method, probe_every=0)
+    params = list(model.parameters()) + list(method.extra_parameters())
+    return model, engine, torch.optim.AdamW(params, lr=1e-4)
+
+
+def _step(model: torch.nn.Module, engine: MTLEngine, optimizer: torch.optim.Optimizer, batch: Batch) -> float:
+    start = time.perf_counter()
+    losses = model(batch)
+    optimizer.zero_grad(set_to_none=True)
+    engine.backward(losses)
+    optimizer.step()
+    observe = getattr(engine.method, "observe", None)
+    if observe is not None:
+        observe(torch.tensor([float(v) for v in losses.values()], dtype=torch.float64))
+    return time.perf_counter() - start
+
+
+def measure(tasks: tuple[str, ...], rounds: int, warmup: int, vocab: int = 300) -> dict[str, float]:
+    """Median step seconds per method, all methods interleaved in each round."""
+    supported = set(BACKBONES.get("transformer").supported_tasks())
+    if not set(tasks) <= supported:
+        return {}
+    batch = _batch(16, 64, 60, vocab)
+    setups = {name: _setup(name, tasks, vocab) for name in METHODS.names()}
+    times: dict[str, list[float]] = {name: [] for name in setups}
+    order = list(setups)
+    rng = random.Random(0)
+    for r in range(warmup + rounds):
+        rng.shuffle(order)
+        for name in order:
+            seconds = _step(*setups[name], batch)
+            if r >= warmup:
+                times[name].append(seconds)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    lines = [
+        "| method | K=2 step (ms) | K=2 ratio to ls | K=3 step (ms) | K=3 ratio to ls |",
+        "|---|---|---|---|---|",
+    ]
+    k2 = measure(("report", "cls"), args.rounds, args.warmup)
+    k3 = measure(("report", "cls", "align"), args.rounds, args.warmup)
+    for name in METHODS.names():
+        cells = []
+        for res in (k2, k3):
+            if name in res:
+                cells += [f"{1000 * res[name]:.1f}", f"{res[name] / res['ls']:.2f}"]
+            else:
+                cells += ["-", "-"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    header = (
+        f"Step time per method (median of {args.rounds} interleaved rounds, {args.warmup} warm-up), "
+        f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}.\n"
+    )
+    text = header + "\n" + "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(
+            "# Training-step time by method\n\nCommand: `.venv/bin/python benchmarks/methods_step.py "
+            f"--rounds {args.rounds} --threads {args.threads} --out {args.out}`\n\n" + text
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Whole grids through the CLI: executors agree, failures are recorded, bad input is one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mtlbench.results import iter_runs
+
+from .conftest import TINY_GRID, run_mtlbench
+
+
+@pytest.fixture(scope="module")
+def sequential(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cwd = tmp_path_factory.mktemp("sequential")
+    result = run_mtlbench(["run", *TINY_GRID, "--results", "res"], cache_dir, cwd)
+    assert result.returncode == 0, result.stderr
+    assert "ls" in result.stdout and "pcgrad" in result.stdout
+    return cwd / "res"
+
+
+@pytest.mark.slow
+def test_two_worker_pool_gives_the_same_metrics_as_the_sequential_run(
+    sequential: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    result = run_mtlbench(
+        ["run", *TINY_GRID, "--workers", "2", "--results", "pool", "--no-leaderboard"], cache_dir, tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    expected = {run.run_id: run.metrics()["test"] for run in iter_runs(sequential)}
+    got = {run.run_id: run.metrics()["test"] for run in iter_runs(tmp_path / "pool")}
+    assert got == expected and len(got) == 4
+
+
+def test_rerun_skips_what_is_done(sequential: Path, cache_dir: Path) -> None:
+    result = run_mtlbench(
+        ["run", *TINY_GRID, "--results", str(sequential), "--no-leaderboard"], cache_dir, sequential.parent
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4 already done, 0 to run" in result.stdout
+
+
+def test_diverging_run_is_failed_with_its_reason_and_the_grid_goes_on(cache_dir: Path, tmp_path: Path) -> None:
+    grid = tmp_path / "diverge.toml"
+    grid.write_text('methods = ["ls", "pcgrad"]\nseeds = 1\n[params.ls]\nweights = [1e38, 1e38]\n')
+    args = ["run", str(grid), *TINY_GRID[4:], "--seeds", "1", "--results", "res", "--no-leaderboard"]
+    result = run_mtlbench(args, cache_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    states = {run.spec["method"]: run for run in iter_runs(tmp_path / "res")}
+    assert states["pcgrad"].state == "done"
+    assert states["ls"].state == "failed"
+    assert "diverged" in states["ls"].status["reason"]
+    assert "Traceback" in states["ls"].status["traceback"]
+    status = run_mtlbench(["status", "res"], cache_dir, tmp_path)
+    assert "diverged" in status.stdout and "1 done, 1 failed" in status.stdout
+    again = run_mtlbench([*args, "--rerun-failed"], cache_dir, tmp_path)
+    assert "1 already done, 1 to run" in again.stdout
+
+
+def test_missing_real_datasets_get_one_line_each(cache_dir: Path, tmp_path: Path) -> None:
+    result = run_mtlbench(
+        ["run", "--methods", "all", "--datasets", "mimic,iu", "--data-root", "nowhere"], cache_dir, tmp_path
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 2, result.stderr
+    assert any("mimic_cxr" in line and "physionet" in line.lower() for line in lines)
+    assert any("iu_xray" in line and "annotation.json" in line for line in lines)
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_method_names_known_ones_and_the_closest(cache_dir: Path, tmp_path: Path) -> None:
+    result = run_mtlbench(["run", "--methods", "nosuch"], cache_dir, tmp_path)
+    assert result.returncode != 0
+    assert "unknown method 'nosuch'" in result.stderr
+    known = result.stderr.split("Known methods:")[1]
+    assert "ls" in known and "pcgrad" in known
+    result = run_mtlbench(["run", "--methods", "pcgrd"], cache_dir, tmp_path)
+    assert "Did you mean 'pcgrad'?" in result.stderr
