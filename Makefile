@@ -5,32 +5,40 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
-EXTRAS ?= test,plots,ray,slurm
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.mtlbench-installed
+# the benchmark needs the package (+ plots for the CD diagram); the tests also need every extra
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: setup benchmark test lint format clean
+.PHONY: setup setup-test benchmark test lint format clean
 
-setup: $(STAMP)
+setup: $(RUN_STAMP)
+setup-test: $(TEST_STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+
+$(RUN_STAMP): setup.cfg pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e ".[plots]"
 	touch $@
+
+$(TEST_STAMP): setup.cfg pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e ".[test,plots,ray,slurm]"
+	touch $@ $(RUN_STAMP)
 
 benchmark: setup
 	$(BIN)/mtlbench run
 
-test: setup lint
+test: setup-test lint
 	$(BIN)/python -m pytest
 
-lint: setup
+lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: setup
+format: setup-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 

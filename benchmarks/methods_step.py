@@ -22,7 +22,8 @@ import torch
 from mtlbench.backbones import BACKBONES, BackboneConfig
 from mtlbench.data.batch import Batch
 from mtlbench.methods import METHODS, create
-from mtlbench.train.engine import MTLEngine
+from mtlbench.train.config import TrainConfig
+from mtlbench.train.step import Trainer
 
 
 class _Words:
@@ -44,24 +45,21 @@ def _batch(batch_size: int, image_size: int, length: int, vocab: int) -> Batch:
     )
 
 
-def _setup(name: str, tasks: tuple[str, ...], vocab: int) -> tuple[torch.nn.Module, MTLEngine, torch.optim.Optimizer]:
+def _setup(name: str, tasks: tuple[str, ...], vocab: int) -> Trainer:
+    """The training pipeline's own step (engine, clipping, optimiser, method hooks) for ``name``."""
     torch.manual_seed(0)
     model = BACKBONES.get("transformer")(BackboneConfig(vocab_size=vocab, tasks=tasks), _Words())
-    method = create(name)
-    engine = MTLEngine(model.shared_parameters(), {t: model.task_parameters(t) for t in tasks}, method, probe_every=0)
-    params = list(model.parameters()) + list(method.extra_parameters())
-    return model, engine, torch.optim.AdamW(params, lr=1e-4)
+    config = TrainConfig(probe_every=0, epochs=2)
+    # a schedule names its stages' tasks: classification first, then the rest (its defaults for K = 2)
+    params = {"stages": ["cls", ",".join(t for t in tasks if t != "cls")]} if name == "staged" else {}
+    trainer = Trainer(model, create(name, **params), config, torch.device("cpu"))
+    trainer.start_epoch(0)
+    return trainer
 
 
-def _step(model: torch.nn.Module, engine: MTLEngine, optimizer: torch.optim.Optimizer, batch: Batch) -> float:
+def _step(trainer: Trainer, batch: Batch) -> float:
     start = time.perf_counter()
-    losses = model(batch)
-    optimizer.zero_grad(set_to_none=True)
-    engine.backward(losses)
-    optimizer.step()
-    observe = getattr(engine.method, "observe", None)
-    if observe is not None:
-        observe(torch.tensor([float(v) for v in losses.values()], dtype=torch.float64))
+    trainer.step(batch)
     return time.perf_counter() - start
 
 
@@ -78,7 +76,7 @@ def measure(tasks: tuple[str, ...], rounds: int, warmup: int, vocab: int = 300) 
     for r in range(warmup + rounds):
         rng.shuffle(order)
         for name in order:
-            seconds = _step(*setups[name], batch)
+            seconds = _step(setups[name], batch)
             if r >= warmup:
                 times[name].append(seconds)
     return {name: statistics.median(ts) for name, ts in times.items()}

@@ -56,6 +56,9 @@ class Backbone(nn.Module, ABC):
             )
         self.config = config
         self.decoder = decoder
+        self.representation: Tensor | None = None
+        """Set by ``forward``: the shared trunk's output for the batch, the tensor every task head
+        reads. Representation-level methods (MGDA-UB, RLAR) differentiate the task losses by it."""
 
     @classmethod
     def supported_tasks(cls) -> tuple[str, ...]:

@@ -129,6 +129,7 @@ class CNNTransformer(Backbone):
 
     def forward(self, batch: Batch) -> dict[str, Tensor]:
         memory = self.encode(batch.images)
+        self.representation = memory
         losses: dict[str, Tensor] = {}
         if "report" in self.tasks:
             inputs, targets = batch.tokens[:, :-1], batch.tokens[:, 1:]

@@ -11,12 +11,11 @@ import click
 from mtlbench.data import DATASETS
 from mtlbench.data.sources import resolve_data_root
 from mtlbench.errors import DataError, MtlbenchError
-from mtlbench.runner.executors import LocalExecutor, run_grid
+from mtlbench.runner.benchmark import run_benchmark
+from mtlbench.runner.executors.factory import make_executor
 from mtlbench.runner.grid import DEFAULT_SEEDS, expand
 from mtlbench.runner.gridfile import grid_from_settings, load_grid_file
-from mtlbench.runner.progress import GridProgress
 from mtlbench.runner.spec import RunSpec
-from mtlbench.runner.store import ResultStore
 from mtlbench.train.config import EvalConfig, TrainConfig
 
 # CLI option -> (section of the grid settings or None for top level, key)
@@ -27,6 +26,7 @@ _OVERRIDES: dict[str, tuple[str | None, str]] = {
     "seeds": (None, "seeds"),
     "tasks": (None, "tasks"),
     "size": (None, "size"),
+    "tune": (None, "tune"),
     "epochs": ("train", "epochs"),
     "batch_size": ("train", "batch_size"),
     "lr": ("train", "lr"),
@@ -67,6 +67,24 @@ def _parse_data_options(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
             value = raw
         out.setdefault(dataset, {})[key] = value
     return out
+
+
+_EXECUTOR_OPTIONS = {
+    "local": ("workers",),
+    "ray": ("address", "cpus_per_task"),
+    "slurm": ("partition", "time_min", "cpus_per_task", "mem_gb", "array_parallelism", "folder"),
+}
+
+
+def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
+    """The options that ``executor`` takes and the user set; options of other executors are refused."""
+    allowed = _EXECUTOR_OPTIONS[executor]
+    given = {k: v for k, v in options.items() if v is not None and not (k == "workers" and v == 1)}
+    stray = sorted(set(given) - set(allowed) - {"folder"})
+    if stray:
+        flags = ", ".join("--" + k.replace("_", "-") for k in stray)
+        raise MtlbenchError(f"{flags} do(es) not apply to --executor {executor}; it takes {', '.join(allowed)}")
+    return {k: v for k, v in given.items() if k in allowed}
 
 
 @click.command("run")
@@ -124,7 +142,33 @@ def _parse_data_options(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     default=None,
     help="Folder with one sub-folder per real dataset (default: $MTLBENCH_DATA).",
 )
-@click.option("--workers", type=int, default=1, show_default=True, help="Parallel local worker processes.")
+@click.option(
+    "--tune",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Give every method (ls included) N trials over lr and its own hyper-parameters, chosen on validation.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray", "slurm"]),
+    default="local",
+    show_default=True,
+    help="Where runs execute: local processes, a Ray cluster (extra 'ray') or Slurm via submitit (extra 'slurm').",
+)
+@click.option("--workers", type=int, default=1, show_default=True, help="local: parallel worker processes.")
+@click.option("--address", default=None, help="ray: address of an existing cluster (default: start a local one).")
+@click.option("--partition", default=None, help="slurm: partition to submit to.")
+@click.option("--time-min", type=int, default=None, help="slurm: time limit per run in minutes.")
+@click.option("--cpus-per-task", type=int, default=None, help="slurm/ray: CPU cores per run.")
+@click.option("--mem-gb", type=float, default=None, help="slurm: memory per run in GB.")
+@click.option("--array-parallelism", type=int, default=None, help="slurm: most array tasks running at once.")
+@click.option(
+    "--slurm-folder",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="slurm: folder for submitit's job files (default: RESULTS/slurm).",
+)
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--rerun-failed", is_flag=True, help="Retry runs recorded as failed.")
 @click.option("--baseline", default="ls", show_default=True, help="Method the leaderboard compares against.")
@@ -136,7 +180,15 @@ def run_command(
     data_opts: tuple[str, ...],
     results: Path,
     data_root: Path | None,
+    executor: str,
     workers: int,
+    address: str | None,
+    partition: str | None,
+    time_min: int | None,
+    cpus_per_task: int | None,
+    mem_gb: float | None,
+    array_parallelism: int | None,
+    slurm_folder: Path | None,
     device: str | None,
     rerun_failed: bool,
     baseline: str,
@@ -161,17 +213,34 @@ def run_command(
     specs = expand(grid_from_settings(settings))
     root = resolve_data_root(data_root)
     check_datasets(specs, root)
-    store = ResultStore(results)
-    todo = store.todo(specs, rerun_failed=rerun_failed)
-    progress = GridProgress(total=len(specs), done=len(specs) - len(todo), store=store)
-    progress.start(results)
+    chosen = make_executor(
+        executor,
+        **_executor_options(
+            executor,
+            workers=workers,
+            address=address,
+            partition=partition,
+            time_min=time_min,
+            cpus_per_task=cpus_per_task,
+            mem_gb=mem_gb,
+            array_parallelism=array_parallelism,
+            folder=slurm_folder or results / "slurm",
+        ),
+    )
     try:
-        run_grid(todo, results, LocalExecutor(workers), data_root=root, device=device, progress=progress)
+        run_benchmark(
+            specs,
+            results,
+            chosen,
+            tune=int(settings.get("tune", 0)),
+            rerun_failed=rerun_failed,
+            data_root=root,
+            device=device,
+        )
     except KeyboardInterrupt:
         raise click.ClickException(
             "interrupted: finished runs are kept; run the same command again to resume"
         ) from None
-    progress.finish()
     if not no_leaderboard:
         from mtlbench.stats import render_leaderboard
 

@@ -6,6 +6,7 @@ backbones = ["transformer"]
 seeds = 5                                # or [0, 3, 7]
 size = "tiny"
 tasks = ["report", "cls"]
+tune = 0                                 # trials per method over lr and its hyper-parameters
 
 [train]                                  # any TrainConfig field
 epochs = 6
@@ -33,7 +34,7 @@ from mtlbench.runner.grid import GridSpec, parse_seeds
 from mtlbench.train.config import EvalConfig, TrainConfig
 
 _LISTS = ("methods", "datasets", "backbones", "tasks")
-_TOP_KEYS = {*_LISTS, "seeds", "size", "train", "eval", "params", "sweep", "data", "description"}
+_TOP_KEYS = {*_LISTS, "seeds", "size", "tune", "train", "eval", "params", "sweep", "data", "description"}
 
 
 def load_grid_file(path: Path) -> dict[str, Any]:

@@ -14,7 +14,10 @@ from mtlbench.runner.store import ResultStore
 class GridProgress:
     """Called with each run's Outcome; prints one line per run and, on a terminal, a live status line."""
 
-    def __init__(self, *, total: int, done: int, store: ResultStore, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, *, total: int, done: int, store: ResultStore, stream: TextIO | None = None, name: str = "grid"
+    ) -> None:
+        self.name = name
         self.total = total
         self.already_done = done
         self.finished = 0
@@ -29,7 +32,8 @@ class GridProgress:
         return self.total - self.already_done - self.finished - self.failed
 
     def start(self, results: Path) -> None:
-        self._print(f"grid: {self.total} runs, {self.already_done} already done, {self.left} to run -> {results}")
+        counts = f"{self.total} runs, {self.already_done} already done, {self.left} to run"
+        self._print(f"{self.name}: {counts} -> {results}")
 
     def __call__(self, outcome: Outcome) -> None:
         spec = outcome.spec
@@ -55,7 +59,7 @@ class GridProgress:
         if self.live:
             self.stream.write("\r\033[K")
         elapsed = time.perf_counter() - self._started
-        self._print(f"grid finished in {elapsed:.0f} s: {self.status_line().rsplit(' | ETA', 1)[0]}", live=False)
+        self._print(f"{self.name} finished in {elapsed:.0f} s: {self.status_line().rsplit(' | ETA', 1)[0]}", live=False)
 
     def _print(self, line: str, live: bool = True) -> None:
         if self.live:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
 
-from mtlbench.backbones import BACKBONES, BackboneConfig
+from mtlbench.backbones import BACKBONES, Backbone, BackboneConfig
 from mtlbench.data import DATASETS, Tokenizer, attach_labels
 from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
@@ -48,61 +50,59 @@ def run_one(
     return DONE
 
 
-def _train_and_score(
-    spec: RunSpec,
-    folder: Path,
-    data_root: Path | None,
-    device: torch.device,
-    on_epoch_end: Callable[[int, dict[str, Any]], None] | None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    started = time.perf_counter()
-    seed_everything(spec.seed)
+@dataclass
+class Prepared:
+    """A run's data and model, built from its spec alone: what training needs before the first step."""
+
+    tokenizer: Tokenizer
+    splits: dict[str, StudyDataset]
+    loaders: dict[str, DataLoader]
+    labeler: Any
+    model: Backbone
+    sizes: dict[str, int]
+
+    def train_batches(self, seed: int) -> Callable[[int], Any]:
+        """Epoch -> its batches; order and augmentation depend only on (seed, epoch), so a resumed
+        run sees the same batches."""
+        train_set, loader = self.splits["train"], self.loaders["train"]
+
+        def batches(epoch: int) -> Any:
+            train_set.set_epoch(epoch)
+            loader.generator.manual_seed(seed * 100_003 + epoch)
+            return loader
+
+        return batches
+
+
+def prepare(spec: RunSpec, data_root: Path | None) -> Prepared:
+    """Load and label the data, build the vocabulary from the train split, build the backbone."""
     source = DATASETS.get(spec.dataset)(**dict(spec.data_options))
     settings = source.settings
     labeler = LABELERS.get(spec.eval.labeler).from_config(spec.eval)
     annotation = attach_labels(source.load(data_root), labeler=labeler.label)
-    splits = annotation.splits
     tokenizer = Tokenizer.build(
-        [ex.report for ex in splits["train"]],
+        [ex.report for ex in annotation.splits["train"]],
         style=settings.cleaning,
         threshold=settings.threshold,
         max_seq_length=settings.max_seq_length,
     )
-    tokenizer.save(folder / VOCAB)
-
-    def split(name: str, train: bool) -> StudyDataset:
-        return StudyDataset(
-            splits[name],
+    splits = {
+        name: StudyDataset(
+            annotation.splits[name],
             Path(annotation.image_dir),
             tokenizer,
             num_views=settings.num_views,
             image_size=spec.train.image_size,
-            train=train,
+            train=name == "train",
             uncertain=spec.train.cls_uncertain,
             seed=spec.seed,
         )
-
-    train_set, val_set, test_set = split("train", True), split("val", False), split("test", False)
-    batch_size = spec.train.batch_size
-    train_loader = make_loader(train_set, batch_size=batch_size, shuffle=True, seed=spec.seed)
-    val_loader = make_loader(val_set, batch_size=batch_size, shuffle=False, seed=spec.seed)
-    test_loader = make_loader(test_set, batch_size=batch_size, shuffle=False, seed=spec.seed)
-    val_refs = val_set.reference_texts()
-
-    def train_batches(epoch: int) -> Any:
-        # order and augmentation depend only on (seed, epoch), so a resumed run sees the same batches
-        train_set.set_epoch(epoch)
-        train_loader.generator.manual_seed(spec.seed * 100_003 + epoch)
-        return train_loader
-
-    def validate(model: Any) -> dict[str, float]:
-        figures = mean_losses(model, val_loader, device)
-        if spec.train.monitor != "loss":
-            ids, texts = generate_reports(model, val_loader, device)
-            scores = evaluate(ids, texts, val_refs, config=spec.eval, nlg=("BLEU", "ROUGE_L"), clinical=False)
-            figures |= scores.corpus
-        return figures
-
+        for name in ("train", "val", "test")
+    }
+    loaders = {
+        name: make_loader(data, batch_size=spec.train.batch_size, shuffle=name == "train", seed=spec.seed)
+        for name, data in splits.items()
+    }
     model = BACKBONES.get(spec.backbone)(
         BackboneConfig(
             vocab_size=tokenizer.vocab_size,
@@ -114,6 +114,33 @@ def _train_and_score(
         ),
         decoder=tokenizer,
     )
+    sizes = {name: len(examples) for name, examples in annotation.splits.items()}
+    return Prepared(tokenizer, splits, loaders, labeler, model, sizes)
+
+
+def _train_and_score(
+    spec: RunSpec,
+    folder: Path,
+    data_root: Path | None,
+    device: torch.device,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    started = time.perf_counter()
+    seed_everything(spec.seed)
+    prep = prepare(spec, data_root)
+    prep.tokenizer.save(folder / VOCAB)
+    model, tokenizer, labeler = prep.model, prep.tokenizer, prep.labeler
+    val_loader, test_loader = prep.loaders["val"], prep.loaders["test"]
+    val_refs = prep.splits["val"].reference_texts()
+
+    def validate(model: Any) -> dict[str, float]:
+        figures = mean_losses(model, val_loader, device)
+        if spec.train.monitor != "loss":
+            ids, texts = generate_reports(model, val_loader, device)
+            scores = evaluate(ids, texts, val_refs, config=spec.eval, nlg=("BLEU", "ROUGE_L"), clinical=False)
+            figures |= scores.corpus
+        return figures
+
     method = create_method(spec.method, **dict(spec.method_params))
     with open(folder / TRAIN_LOG, "a", encoding="utf-8") as log_file:
 
@@ -124,7 +151,7 @@ def _train_and_score(
         outcome = fit(
             model,
             method,
-            train_batches,
+            prep.train_batches(spec.seed),
             validate,
             config=spec.train,
             device=device,
@@ -134,7 +161,7 @@ def _train_and_score(
         )
     trained = time.perf_counter()
     ids, texts = generate_reports(model, test_loader, device)
-    evaluation = evaluate(ids, texts, test_set.reference_texts(), config=spec.eval)
+    evaluation = evaluate(ids, texts, prep.splits["test"].reference_texts(), config=spec.eval)
     metrics = {
         "test": evaluation.corpus,
         "test_per_label": evaluation.per_label,
@@ -154,8 +181,10 @@ def _train_and_score(
         },
         "data": {
             "vocab_size": tokenizer.vocab_size,
-            "sizes": {name: len(examples) for name, examples in splits.items()},
+            "sizes": prep.sizes,
         },
         "timing": {"train_s": trained - started, "total_s": time.perf_counter() - started},
     }
+    if spec.tuning:
+        metrics["tuning"] = dict(spec.tuning) | {"trials": dict(spec.tuning)["budget"]}
     return metrics, evaluation.per_example

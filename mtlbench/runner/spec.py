@@ -29,12 +29,16 @@ class RunSpec:
     """Options of the dataset source (e.g. the synthetic generator's sizes): they change the data."""
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tuning: tuple[tuple[str, Any], ...] = ()
+    """Empty for a plain run; for a tuned one its budget and the trial it is or was chosen from,
+    e.g. (("budget", 8), ("trial", 3)): see :mod:`mtlbench.runner.tuning`."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["tasks"] = list(self.tasks)
         out["method_params"] = dict(self.method_params)
         out["data_options"] = dict(self.data_options)
+        out["tuning"] = dict(self.tuning)
         return out
 
     @classmethod
@@ -50,6 +54,7 @@ class RunSpec:
             data_options=freeze_params(data.get("data_options", {})),
             train=TrainConfig(**data.get("train", {})),
             eval=EvalConfig(**data.get("eval", {})),
+            tuning=freeze_params(data.get("tuning", {})),
         )
 
     @property
@@ -60,8 +65,8 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        """The method's display name, with non-default hyper-parameters."""
-        if not self.method_params:
+        """The method's display name, with non-default hyper-parameters (chosen ones if tuned)."""
+        if not self.method_params or self.tuning:
             return self.method
         inner = ",".join(f"{k}={v}" for k, v in self.method_params)
         return f"{self.method}({inner})"

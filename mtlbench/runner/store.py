@@ -47,6 +47,14 @@ class ResultStore:
         skip = {DONE} if rerun_failed else {DONE, FAILED}
         return [spec for spec in specs if self.state(spec.run_id) not in skip]
 
+    def register(self, specs: Iterable[RunSpec]) -> None:
+        """Record every run of a grid before any starts, so a report can name the ones never run."""
+        for spec in specs:
+            folder = self.path(spec.run_id)
+            if not (folder / CONFIG).is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(folder / CONFIG, {"run_id": spec.run_id, "spec": spec.to_dict()})
+
     def begin(self, spec: RunSpec, environment: dict[str, Any]) -> Path:
         """Create the run folder, write its config, mark it running.
 

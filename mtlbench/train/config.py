@@ -24,6 +24,10 @@ class TrainConfig:
     probe_every: int = 10
     """For loss-weighting methods, take per-task gradients every this many steps (0: never) so their
     diagnostics (cosines, conflicts) exist too; gradient methods have them every step."""
+    update_every: int = 1
+    """Solve for task weights every this many steps and reuse them in between (one backward pass)."""
+    precision: str = "fp32"
+    """fp32, or mixed precision under torch.autocast: bf16, or fp16 with a gradient scaler."""
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from mtlbench.backbones.base import Backbone
 from mtlbench.data.batch import Batch
 from mtlbench.methods.base import Method
 from mtlbench.train.config import TrainConfig
-from mtlbench.train.engine import MTLEngine, StepRecord
-
-
-class Diverged(RuntimeError):
-    """A task loss became NaN or infinite: the run is recorded as failed with this reason."""
+from mtlbench.train.engine import StepRecord
+from mtlbench.train.step import Trainer
 
 
 @dataclass
@@ -105,40 +101,20 @@ def fit(
     (higher is better, except "loss"). With ``checkpoint``, the state is saved after every
     epoch and a later call resumes from it, giving the same result as an uninterrupted fit.
     """
-    model.to(device)
-    engine = MTLEngine(
-        model.shared_parameters(),
-        {task: model.task_parameters(task) for task in model.tasks},
-        method,
-        probe_every=config.probe_every,
-    )
     saved = None
     if checkpoint is not None and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if saved is not None:
-        method.__dict__.update(saved["method"])  # before the optimiser: it holds the method's own parameters
-    params = [p for p in model.parameters() if p.requires_grad] + list(method.extra_parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    state = _restore(saved, model, optimizer) if saved is not None else _Progress()
+    trainer = Trainer(model, method, config, device, method_state=saved["method"] if saved else None)
+    state = _restore(saved, trainer) if saved is not None else _Progress()
     if saved is not None:
         # log lines of the interrupted epoch, if any, are superseded by what follows this marker
         log({"kind": "resume", "epoch": state.next_epoch, "step": state.step})
-    observe = getattr(method, "observe", None)
-    end_epoch = getattr(method, "end_epoch", None)
     for epoch in range(state.next_epoch, config.epochs):
-        model.train()
+        trainer.start_epoch(epoch)
         epoch_losses: dict[str, float] = defaultdict(float)
         n_batches = 0
         for batch in train_batches(epoch):
-            losses = model(batch.to(device))
-            _check_finite(losses, epoch, state.step)
-            optimizer.zero_grad(set_to_none=True)
-            record = engine.backward(losses)
-            if config.grad_clip > 0:
-                nn.utils.clip_grad_norm_(params, config.grad_clip)
-            optimizer.step()
-            if observe is not None:
-                observe(torch.tensor(list(record.losses.values()), dtype=torch.float64))
+            record = trainer.step(batch, where=f" at epoch {epoch}, step {state.step}")
             state.summary.add(record)
             for task, value in record.losses.items():
                 epoch_losses[task] += value
@@ -146,17 +122,12 @@ def fit(
             if config.log_every and state.step % config.log_every == 0:
                 log({"kind": "step", "epoch": epoch, "step": state.step, **record.as_dict()})
             state.step += 1
-        if end_epoch is not None:
-            end_epoch()
+        train_loss = {t: v / max(n_batches, 1) for t, v in epoch_losses.items()}
+        trainer.end_epoch(train_loss)
         model.eval()
         val = validate(model)
         score = -val["loss"] if config.monitor == "loss" else val[config.monitor]
-        entry = {
-            "kind": "epoch",
-            "epoch": epoch,
-            "train_loss": {t: v / max(n_batches, 1) for t, v in epoch_losses.items()},
-            "val": val,
-        }
+        entry = {"kind": "epoch", "epoch": epoch, "train_loss": train_loss, "val": val}
         state.history.append(entry)
         log(entry)
         if score > state.best_score:
@@ -164,7 +135,7 @@ def fit(
             state.best_state = copy.deepcopy(model.state_dict())
         state.next_epoch = epoch + 1
         if checkpoint is not None:
-            _save(checkpoint, state, model, optimizer, method)
+            _save(checkpoint, state, trainer)
         if on_epoch_end is not None:
             on_epoch_end(epoch, entry)
     if state.best_state is not None:
@@ -177,13 +148,14 @@ def fit(
     )
 
 
-def _save(path: Path, state: _Progress, model: nn.Module, optimizer: torch.optim.Optimizer, method: Method) -> None:
+def _save(path: Path, state: _Progress, trainer: Trainer) -> None:
     """Write the checkpoint to a temporary file and rename it, so a kill never leaves half a file."""
     payload = {
         "progress": state,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "method": method.__dict__,
+        "model": trainer.model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "method": trainer.method.__dict__,
+        "scaler": trainer.scaler.state_dict() if trainer.scaler is not None else None,
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
     }
     tmp = path.with_name(f".{path.name}.tmp")
@@ -191,19 +163,15 @@ def _save(path: Path, state: _Progress, model: nn.Module, optimizer: torch.optim
     os.replace(tmp, path)
 
 
-def _restore(payload: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer) -> _Progress:
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
+def _restore(payload: dict[str, Any], trainer: Trainer) -> _Progress:
+    trainer.model.load_state_dict(payload["model"])
+    trainer.optimizer.load_state_dict(payload["optimizer"])
+    if trainer.scaler is not None and payload.get("scaler"):
+        trainer.scaler.load_state_dict(payload["scaler"])
     torch.set_rng_state(payload["rng"]["torch"])
     np.random.set_state(payload["rng"]["numpy"])
     random.setstate(payload["rng"]["python"])
     return payload["progress"]
-
-
-def _check_finite(losses: dict[str, torch.Tensor], epoch: int, step: int) -> None:
-    for task, value in losses.items():
-        if not torch.isfinite(value).all():
-            raise Diverged(f"diverged: loss of task {task!r} is {float(value)} at epoch {epoch}, step {step}")
 
 
 @torch.no_grad()

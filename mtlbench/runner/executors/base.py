@@ -35,18 +35,35 @@ class Job:
     data_root: str | None
     device: str | None
     threads: int
+    epoch_lines: bool = True
+    """Print one line per finished epoch (per-run progress; plain text, so it works from any worker)."""
 
     def __call__(self) -> tuple[str, float]:
         """Run the spec; returns (state, seconds). Failures are recorded in the store, not raised."""
         torch.set_num_threads(self.threads)
         started = time.perf_counter()
+        spec = RunSpec.from_dict(self.spec)
         state = run_one(
-            RunSpec.from_dict(self.spec),
+            spec,
             Path(self.results),
             data_root=Path(self.data_root) if self.data_root else None,
             device=self.device,
+            on_epoch_end=_epoch_printer(spec) if self.epoch_lines else None,
         )
         return state, time.perf_counter() - started
+
+
+def _epoch_printer(spec: RunSpec) -> Callable[[int, dict], None]:
+    def report(epoch: int, entry: dict) -> None:
+        val = entry.get("val", {})
+        figure = spec.train.monitor if spec.train.monitor in val else "loss"
+        print(
+            f"  {spec.label} seed={spec.seed} epoch {epoch + 1}/{spec.train.epochs}: "
+            f"val {figure} {val.get(figure, float('nan')):.4f}",
+            flush=True,
+        )
+
+    return report
 
 
 class Executor(ABC):

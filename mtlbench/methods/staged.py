@@ -1,0 +1,83 @@
+"""Multi-stage cooperative training: a schedule that trains the tasks in stages.
+
+From the seed paper on chest X-ray with gaze supervision (no code released): tasks are
+learned one stage after another, and what earlier stages trained is frozen afterwards. Here
+a stage is a set of tasks trained by their plain summed loss (weights 1 for the stage's
+tasks, 0 for the others, one backward pass); parameters of tasks outside the current stage
+are frozen (no ``.grad``, so AdamW leaves them untouched, weight decay included), and with
+``freeze_shared`` the shared trunk is frozen after the first stage. The default for the
+report + classification pair, ``stages=("cls", "report")``, first learns visual features
+from the CheXpert labels, then the report decoder on top of them. It is a schedule rather
+than a per-step rule, so ``combine`` on a lone matrix does not apply; the training loop
+drives it through ``set_task_names``, ``start_epoch`` and ``frozen_groups``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from mtlbench.errors import MtlbenchError
+from mtlbench.methods.base import METHODS, LossWeightingMethod
+
+
+@METHODS.register("staged", aliases=("multi-stage",))
+class Staged(LossWeightingMethod):
+    """Train ``stages`` in order for ``epochs`` epochs each (default: an even split)."""
+
+    def __init__(
+        self,
+        *,
+        stages: Sequence[str] = ("cls", "report"),
+        epochs: Sequence[int] | None = None,
+        freeze_shared: bool = True,
+    ) -> None:
+        if isinstance(stages, str):
+            stages = stages.split(">")
+        self.stages = tuple(frozenset(t.strip() for t in s.split(",") if t.strip()) for s in stages)
+        if not self.stages or not all(self.stages):
+            raise MtlbenchError(f"staged: stages must be non-empty task lists such as ['cls', 'report']; got {stages}")
+        if epochs is not None and (len(epochs) != len(self.stages) or min(epochs) < 1):
+            raise MtlbenchError(f"staged: give one positive epoch count per stage ({len(self.stages)}); got {epochs}")
+        self.epochs = tuple(int(e) for e in epochs) if epochs is not None else None
+        self.freeze_shared = bool(freeze_shared)
+        self.task_names: tuple[str, ...] = ()
+        self.stage = 0
+
+    def set_task_names(self, tasks: Sequence[str]) -> None:
+        """Bind the schedule to the model's tasks; every task must be trained in some stage."""
+        named = set().union(*self.stages)
+        if named - set(tasks) or set(tasks) - named:
+            raise MtlbenchError(
+                f"staged: stages name tasks {sorted(named)} but the model trains {list(tasks)}; "
+                "name every task of the run, e.g. --tasks report,cls with stages ['cls', 'report']"
+            )
+        self.task_names = tuple(tasks)
+
+    def stage_of(self, epoch: int, total_epochs: int) -> int:
+        """Which stage ``epoch`` belongs to."""
+        n = len(self.stages)
+        if self.epochs is not None:
+            bounds = torch.tensor(self.epochs).cumsum(0).tolist()
+        else:
+            bounds = [round(total_epochs * (s + 1) / n) for s in range(n)]
+        return next((s for s, end in enumerate(bounds) if epoch < end), n - 1)
+
+    def start_epoch(self, epoch: int, total_epochs: int) -> None:
+        self.stage = self.stage_of(epoch, total_epochs)
+
+    def frozen_groups(self) -> tuple[str, ...]:
+        """Parameter groups ("shared" or a task name) that receive no update in this stage."""
+        active = self.stages[self.stage]
+        frozen = [t for t in self.task_names if t not in active]
+        if self.freeze_shared and self.stage > 0:
+            frozen.append("shared")
+        return tuple(frozen)
+
+    def loss_weights(self, losses: Tensor) -> Tensor:
+        if not self.task_names:
+            raise MtlbenchError("staged is a training schedule: it needs the task names (set_task_names)")
+        active = self.stages[self.stage]
+        return torch.tensor([float(t in active) for t in self.task_names], dtype=losses.dtype, device=losses.device)

@@ -1,0 +1,89 @@
+"""One benchmark invocation: optional fair tuning, then the grid, on any executor, resumable."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from mtlbench.results import DONE, METRICS, read_json
+from mtlbench.runner.executors import Executor, run_grid
+from mtlbench.runner.progress import GridProgress
+from mtlbench.runner.spec import RunSpec
+from mtlbench.runner.store import ResultStore
+from mtlbench.runner.tuning import apply_selection, plan_trials
+
+TUNING_DIR = "tuning"
+"""Trials live in their own store under the results, so reports never mix them with final runs."""
+
+
+def run_benchmark(
+    specs: Sequence[RunSpec],
+    results: Path,
+    executor: Executor,
+    *,
+    tune: int = 0,
+    rerun_failed: bool = False,
+    data_root: Path | None = None,
+    device: str | None = None,
+    stream: TextIO | None = None,
+) -> list[RunSpec]:
+    """Run ``specs`` (after ``tune`` trials per method group, when > 0); returns the final specs.
+
+    Runs already done are skipped and interrupted ones resume, in the tuning store as in the
+    main one, so the whole invocation can be repeated after any crash.
+    """
+    if tune:
+        trial_store = ResultStore(Path(results) / TUNING_DIR)
+        trials = plan_trials(specs, tune)
+        flat = [t for group in trials.values() for t in group]
+        _run_stage(
+            f"tuning ({tune} trials per method)", flat, trial_store, executor, rerun_failed, data_root, device, stream
+        )
+        specs = apply_selection(specs, trials, _validation_score(trial_store))
+        _reuse_trials(specs, trial_store, ResultStore(results))
+    _run_stage("grid", list(specs), ResultStore(results), executor, rerun_failed, data_root, device, stream)
+    return list(specs)
+
+
+def _run_stage(
+    name: str,
+    specs: list[RunSpec],
+    store: ResultStore,
+    executor: Executor,
+    rerun_failed: bool,
+    data_root: Path | None,
+    device: str | None,
+    stream: TextIO | None,
+) -> None:
+    store.register(specs)
+    todo = store.todo(specs, rerun_failed=rerun_failed)
+    progress = GridProgress(total=len(specs), done=len(specs) - len(todo), store=store, stream=stream, name=name)
+    progress.start(store.root)
+    run_grid(todo, store.root, executor, data_root=data_root, device=device, progress=progress)
+    progress.finish()
+
+
+def _validation_score(store: ResultStore) -> Callable[[RunSpec], float | None]:
+    def score(spec: RunSpec) -> float | None:
+        if store.state(spec.run_id) != DONE:
+            return None
+        val: dict[str, Any] = read_json(store.path(spec.run_id) / METRICS).get("val", {})
+        monitor = spec.train.monitor
+        value = -val["loss"] if monitor == "loss" and "loss" in val else val.get(monitor)
+        return None if value is None else float(value)
+
+    return score
+
+
+def _reuse_trials(final: Sequence[RunSpec], trial_store: ResultStore, store: ResultStore) -> None:
+    """A chosen trial IS the final run of its seed (same spec, same run_id): copy it instead of rerunning."""
+    for spec in final:
+        target = store.path(spec.run_id)
+        if trial_store.state(spec.run_id) == DONE and store.state(spec.run_id) != DONE:
+            tmp = target.with_name(f".{target.name}.copy")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(trial_store.path(spec.run_id), tmp)
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
