@@ -5,7 +5,10 @@ from __future__ import annotations
 import click
 
 from mtlbench import __version__
+from mtlbench.cli.data import data_group
+from mtlbench.cli.eval import eval_command
 from mtlbench.cli.listing import list_command
+from mtlbench.cli.report import report_command
 from mtlbench.cli.run import run_command
 from mtlbench.cli.status import status_command
 from mtlbench.errors import MtlbenchError
@@ -35,9 +38,8 @@ def cli() -> None:
     """
 
 
-cli.add_command(list_command)
-cli.add_command(run_command)
-cli.add_command(status_command)
+for command in (list_command, run_command, status_command, report_command, eval_command, data_group):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -122,6 +122,7 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
     show_default=True,
     help="How CE counts CheXpert 'uncertain'.",
 )
+@click.option("--meteor/--no-meteor", default=EvalConfig.meteor, show_default=True, help="METEOR needs Java.")
 @click.option(
     "--data-opt",
     "data_opts",

@@ -1,0 +1,86 @@
+"""One call that scores generated reports against references with every configured metric."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mtlbench.errors import MtlbenchError
+from mtlbench.metrics.families import METRICS, EvalInput
+from mtlbench.metrics.labelers import LABELERS
+from mtlbench.train.config import EvalConfig
+
+NLG_FAMILIES = {"BLEU": "bleu", "METEOR": "meteor", "ROUGE_L": "rouge", "CIDEr": "cider"}
+
+
+@dataclass
+class Evaluation:
+    """Corpus figures, per-label CE figures, and one row per example for the statistics module."""
+
+    corpus: dict[str, float]
+    per_label: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_example: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _codes(row: Sequence[float]) -> list[float | None]:
+    return [None if isinstance(c, float) and math.isnan(c) else c for c in row]
+
+
+def evaluate(
+    ids: Sequence[str],
+    predictions: Sequence[str],
+    references: Sequence[str],
+    *,
+    config: EvalConfig,
+    reference_labels: Sequence[Sequence[float]] | None = None,
+    nlg: Sequence[str] | None = None,
+    clinical: bool = True,
+    labeler: Any = None,
+) -> Evaluation:
+    """Score ``predictions`` against ``references`` (cleaned texts, aligned by position).
+
+    ``nlg`` picks NLG metrics by name ("BLEU", "METEOR", "ROUGE_L", "CIDEr"; None = all, METEOR
+    only if ``config.meteor``); ``clinical`` adds CE with ``config.labeler`` (or ``labeler``),
+    which labels both sides unless ``reference_labels`` are given. Third-party metric families
+    registered under ``mtlbench.metrics`` run too.
+    """
+    if not (len(ids) == len(predictions) == len(references)):
+        raise MtlbenchError(
+            f"evaluate: {len(ids)} ids, {len(predictions)} predictions, {len(references)} references; they must align"
+        )
+    wanted = set(NLG_FAMILIES) if nlg is None else set(nlg)
+    unknown = wanted - set(NLG_FAMILIES)
+    if unknown:
+        raise MtlbenchError(f"unknown NLG metrics {sorted(unknown)}; known: {', '.join(NLG_FAMILIES)}")
+    if not config.meteor:
+        wanted.discard("METEOR")
+    families = [NLG_FAMILIES[name] for name in NLG_FAMILIES if name in wanted]
+    data = EvalInput(list(ids), list(predictions), list(references), config)
+    if clinical:
+        labeler = labeler or LABELERS.get(config.labeler).from_config(config)
+        data.labels_generated = labeler.label(list(predictions))
+        data.labels_reference = (
+            [tuple(r) for r in reference_labels] if reference_labels is not None else labeler.label(list(references))
+        )
+        families.append("ce")
+    if nlg is None:  # third-party families join full evaluations
+        families += [name for name in METRICS.names() if name not in {*NLG_FAMILIES.values(), "ce"}]
+    corpus: dict[str, float] = {}
+    stats: list[dict[str, Any]] = [{} for _ in ids]
+    for name in families:
+        family = METRICS.get(name)()
+        figures, rows = family.compute(data)
+        corpus |= figures
+        for row, extra in zip(stats, rows):
+            row |= extra
+    per_example = []
+    for i, example_id in enumerate(ids):
+        row: dict[str, Any] = {"id": example_id, "generated": predictions[i], "reference": references[i]}
+        if clinical:
+            row["labels_generated"] = _codes(data.labels_generated[i])
+            row["labels_reference"] = _codes(data.labels_reference[i])
+        row["stats"] = stats[i]
+        per_example.append(row)
+    return Evaluation(corpus=corpus, per_label=data.extra.get("per_label", {}), per_example=per_example)

@@ -1,0 +1,166 @@
+"""Per-example sufficient statistics of one run, as a dense matrix made of named column blocks.
+
+Every corpus metric of the leaderboard is a function of column sums of this matrix, so a
+resample of the test set (example weights) needs one matrix product and nothing per example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mtlbench.data.schema import CHEXPERT_LABELS, COMPETITION_LABELS
+from mtlbench.stats.corpus import BLEU_COLUMNS, METEOR_COLUMNS, meteor_segment_chunks, safe_divide
+
+N_LABELS = len(CHEXPERT_LABELS)
+COMPETITION_INDEX = np.array([CHEXPERT_LABELS.index(name) for name in COMPETITION_LABELS])
+
+BLOCK_WIDTHS: dict[str, int] = {
+    "bleu": BLEU_COLUMNS,  # pycocoevalcap comps: testlen, reflen, guess[4], correct[4]
+    "rouge_l": 1,  # per-example ROUGE-L (pycocoevalcap's corpus ROUGE-L is their mean)
+    "cider": 1,  # per-example CIDEr-D, IDF from the full test set's references
+    "meteor": METEOR_COLUMNS,  # Meteor 1.5 stats, chunks zeroed for perfect segments
+    "meteor_mean": 1,  # per-example METEOR, when the stats are not stored
+    "ce_label": 3 * N_LABELS,  # tp[14], fp[14], fn[14]
+    "ce_micro": 3,  # tp, fp, fn summed over the 14 labels
+    "ce_micro5": 3,  # tp, fp, fn summed over the 5 competition labels
+    "ce_example": 3,  # per-report precision, recall, F1
+}
+
+
+class MissingStatistic(ValueError):
+    """A run's examples lack what a block needs (e.g. no METEOR stats were stored)."""
+
+
+def binarize_codes(codes: np.ndarray, uncertain: str) -> np.ndarray:
+    """CheXpert codes (1, 0, -1, NaN) as 0/1 under the uncertain policy; blank counts negative.
+
+    The vectorised twin of :func:`mtlbench.data.schema.binarize`.
+    """
+    if uncertain not in ("positive", "negative"):
+        raise ValueError(f"uncertain policy must be 'positive' or 'negative', got {uncertain!r}")
+    codes = np.asarray(codes, float)
+    positive = codes == 1.0
+    if uncertain == "positive":
+        positive |= codes == -1.0
+    return positive.astype(np.int64)
+
+
+def _label_codes(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    out = np.full((len(rows), N_LABELS), np.nan)
+    for i, row in enumerate(rows):
+        labels = row.get(key)
+        if not isinstance(labels, list) or len(labels) != N_LABELS:
+            raise MissingStatistic(f"{key} must be a list of {N_LABELS} codes")
+        out[i] = [np.nan if code is None else float(code) for code in labels]
+    return out
+
+
+def _stat(row: Mapping[str, Any], name: str) -> Any:
+    stats = row.get("stats")
+    if not isinstance(stats, Mapping) or stats.get(name) is None:
+        raise MissingStatistic(f"stats.{name} is missing")
+    return stats[name]
+
+
+def _bleu_block(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    out = np.empty((len(rows), BLEU_COLUMNS))
+    for i, row in enumerate(rows):
+        comps = _stat(row, "bleu")
+        try:
+            out[i] = [comps["testlen"], comps["reflen"], *comps["guess"][:4], *comps["correct"][:4]]
+        except (KeyError, TypeError, ValueError) as err:
+            raise MissingStatistic(f"stats.bleu is malformed ({err})") from err
+    return out
+
+
+def _scalar_block(rows: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
+    return np.array([[float(_stat(row, name))] for row in rows]).reshape(len(rows), 1)
+
+
+def _meteor_block(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    stats = [_stat(row, "meteor_stats") for row in rows]
+    if any(not isinstance(s, list) or len(s) != METEOR_COLUMNS for s in stats):
+        raise MissingStatistic(f"stats.meteor_stats must hold Meteor 1.5's {METEOR_COLUMNS} numbers")
+    return meteor_segment_chunks(np.array(stats, float).reshape(len(rows), METEOR_COLUMNS))
+
+
+def _ce_counts(rows: Sequence[Mapping[str, Any]], uncertain: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    generated = binarize_codes(_label_codes(rows, "labels_generated"), uncertain)
+    reference = binarize_codes(_label_codes(rows, "labels_reference"), uncertain)
+    tp = generated & reference
+    return tp, generated & (1 - reference), (1 - generated) & reference
+
+
+def _ce_example(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    tp, fp, fn = tp.sum(1), fp.sum(1), fn.sum(1)
+    precision = safe_divide(tp, tp + fp)
+    recall = safe_divide(tp, tp + fn)
+    f1 = safe_divide(2 * tp, 2 * tp + fp + fn)
+    return np.stack([precision, recall, f1], axis=1)
+
+
+def build_block(name: str, rows: Sequence[Mapping[str, Any]], uncertain: str) -> np.ndarray:
+    """One named block ``[n, BLOCK_WIDTHS[name]]`` for the rows of one run's examples.jsonl."""
+    if name == "bleu":
+        return _bleu_block(rows)
+    if name in ("rouge_l", "cider"):
+        return _scalar_block(rows, name)
+    if name == "meteor_mean":
+        return _scalar_block(rows, "meteor")
+    if name == "meteor":
+        return _meteor_block(rows)
+    if name.startswith("ce_"):
+        tp, fp, fn = _ce_counts(rows, uncertain)
+        if name == "ce_label":
+            return np.concatenate([tp, fp, fn], axis=1).astype(float)
+        if name == "ce_micro":
+            return np.stack([tp.sum(1), fp.sum(1), fn.sum(1)], axis=1).astype(float)
+        if name == "ce_micro5":
+            sub = (m[:, COMPETITION_INDEX] for m in (tp, fp, fn))
+            return np.stack([m.sum(1) for m in sub], axis=1).astype(float)
+        if name == "ce_example":
+            return _ce_example(tp, fp, fn)
+    raise KeyError(f"unknown statistics block {name!r}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which blocks a feature matrix holds, in column order."""
+
+    blocks: tuple[str, ...]
+
+    @property
+    def width(self) -> int:
+        return sum(BLOCK_WIDTHS[b] for b in self.blocks)
+
+    def slices(self) -> dict[str, slice]:
+        out, start = {}, 0
+        for block in self.blocks:
+            out[block] = slice(start, start + BLOCK_WIDTHS[block])
+            start += BLOCK_WIDTHS[block]
+        return out
+
+    def split(self, sums: np.ndarray) -> dict[str, np.ndarray]:
+        """Named views of summed statistics ``[..., width]``."""
+        return {block: sums[..., sl] for block, sl in self.slices().items()}
+
+    def assemble(self, blocks: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """The ``[n, width]`` matrix from built blocks (see :func:`build_blocks`)."""
+        if not self.blocks:
+            return np.zeros((n, 0))
+        return np.concatenate([blocks[b] for b in self.blocks], axis=1)
+
+
+def build_blocks(rows: Sequence[Mapping[str, Any]], uncertain: str, wanted: Iterable[str]) -> dict[str, np.ndarray]:
+    """The blocks among ``wanted`` that these rows can provide; the others are left out."""
+    out = {}
+    for block in wanted:
+        try:
+            out[block] = build_block(block, rows, uncertain)
+        except MissingStatistic:
+            continue
+    return out
