@@ -63,25 +63,25 @@ class Method(ABC):
 
     registered_name: ClassVar[str] = ""
 
-    def setup(self, n_tasks: int) -> None:
+    def setup(self, n_tasks: int) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Called once by the engine with the number of tasks, before ``extra_parameters()``.
 
         Methods that own per-task learnable parameters (UW) allocate them here, so the optimiser
         can be built before the first step.
         """
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Forget any state carried between steps (EMA targets, previous losses, cached weights)."""
 
     def extra_parameters(self) -> list[torch.nn.Parameter]:
         """Learnable parameters the method owns (e.g. uncertainty weights); the optimiser trains them."""
         return []
 
-    def observe(self, losses: Tensor) -> None:
+    def observe(self, losses: Tensor) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Called after every ``optimizer.step()`` with the K task losses of the step's batch
         re-evaluated AFTER the step (FAMO learns from the decrease). No-op unless overridden."""
 
-    def end_epoch(self, mean_losses: Tensor | None = None) -> None:
+    def end_epoch(self, mean_losses: Tensor | None = None) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Called after the last step of every epoch. ``mean_losses`` [K]: the epoch's mean training
         losses; when omitted, a method that needs them (DWA) uses the losses it saw this epoch."""
 
@@ -94,6 +94,8 @@ class LossWeightingMethod(Method):
     """A method that only re-weights the task losses."""
 
     uses_task_gradients: ClassVar[bool] = False
+    needs_losses: ClassVar[bool] = True
+    """False when the weights ignore the loss values (ls): then ``aggregate`` works without losses."""
 
     @abstractmethod
     def loss_weights(self, losses: Tensor) -> Tensor:
@@ -115,6 +117,8 @@ class LossWeightingMethod(Method):
 
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         """The gradient of ``weighted_loss`` over the shared parameters: ``weights @ grads``."""
+        if losses is None and not self.needs_losses:
+            losses = torch.zeros(grads.shape[0], dtype=grads.dtype, device=grads.device)
         if losses is None:
             raise MtlbenchError(f"{type(self).__name__} weights task losses: pass losses= (a [K] tensor)")
         check_inputs(grads, losses)

@@ -22,6 +22,8 @@ class LinearScalarization(LossWeightingMethod):
     (e.g. ``weights=[1, 4]``, CAME-Grad's task weights). No deviation from those codebases.
     """
 
+    needs_losses = False
+
     def __init__(self, *, weights: Sequence[float] | None = None, reduction: str = "sum") -> None:
         check_choice("ls", "reduction", reduction, ("sum", "mean"))
         if weights is not None:

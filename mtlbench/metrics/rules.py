@@ -48,6 +48,7 @@ MENTIONS: dict[str, tuple[str, ...]] = {
         r"(?:heart|cardiac silhouette|cardiac shadow) (?:size )?(?:is |are |appears |remains )?(?:\w+ )?enlarg\w*",
         r"enlarg\w* (?:heart|cardiac)",
         r"cardiac enlargement",
+        r"enlargement of the (?:cardiac silhouette|heart|cardiac shadow)",
         r"heart size (?:is |remains )?(?:normal|upper limits of normal|within normal limits|top normal)",
         r"heart (?:is )?(?:normal|within normal limits) in size",
         r"normal (?:heart|cardiac) (?:size|silhouette)",

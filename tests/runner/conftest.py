@@ -1,31 +1,13 @@
-"""Shared settings for runner tests: a tiny synthetic grid that trains in seconds."""
+"""Fixtures of the runner tests."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-TINY_GRID = [
-    "--methods", "ls,pcgrad", "--seeds", "2", "--epochs", "2", "--batch-size", "8", "--no-meteor",
-    "--data-opt", "synthetic.n_train=24", "--data-opt", "synthetic.n_val=8", "--data-opt", "synthetic.n_test=8",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One synthetic-data cache for the whole session, outside the user's home."""
     return tmp_path_factory.mktemp("mtlbench-cache")
-
-
-def mtlbench_process(args: list[str], cache: Path, cwd: Path, **kwargs) -> subprocess.Popen:
-    env = dict(os.environ, MTLBENCH_CACHE=str(cache), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "mtlbench", *args], cwd=cwd, env=env, **kwargs)
-
-
-def run_mtlbench(args: list[str], cache: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, MTLBENCH_CACHE=str(cache))
-    return subprocess.run([sys.executable, "-m", "mtlbench", *args], cwd=cwd, env=env, capture_output=True, text=True)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from grid_cli import TINY_GRID, run_mtlbench
 
 from mtlbench.results import iter_runs
-
-from .conftest import TINY_GRID, run_mtlbench
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +42,7 @@ def test_rerun_skips_what_is_done(sequential: Path, cache_dir: Path) -> None:
 
 def test_diverging_run_is_failed_with_its_reason_and_the_grid_goes_on(cache_dir: Path, tmp_path: Path) -> None:
     grid = tmp_path / "diverge.toml"
-    grid.write_text('methods = ["ls", "pcgrad"]\nseeds = 1\n[params.ls]\nweights = [1e38, 1e38]\n')
+    grid.write_text('methods = ["ls", "pcgrad"]\nseeds = 1\n[params.ls]\nweights = [1e308, 1e308]\n')
     args = ["run", str(grid), *TINY_GRID[4:], "--seeds", "1", "--results", "res", "--no-leaderboard"]
     result = run_mtlbench(args, cache_dir, tmp_path)
     assert result.returncode == 0, result.stderr

@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from grid_cli import TINY_GRID, mtlbench_process, run_mtlbench
 
 from mtlbench.results import iter_runs
-
-from .conftest import TINY_GRID, mtlbench_process, run_mtlbench
 
 
 def _metrics_by_run(results: Path) -> dict[str, dict]:

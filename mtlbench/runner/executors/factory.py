@@ -21,7 +21,7 @@ def make_executor(name: str, **options: Any) -> Executor:
         raise MtlbenchError(f"unknown executor {name!r}; choose local, ray or slurm")
     module, extra = EXTRAS[name]
     if importlib.util.find_spec(module) is None:
-        raise MtlbenchError(f"--executor {name} needs {module}: pip install \"mtlbench[{extra}]\"")
+        raise MtlbenchError(f'--executor {name} needs {module}: pip install "mtlbench[{extra}]"')
     if name == "ray":
         from mtlbench.runner.executors.ray import RayExecutor
 

@@ -1,0 +1,94 @@
+"""Nash-MTL: the update as the Nash bargaining solution between the tasks."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from mtlbench.methods._linalg import gram, to_list, weighted_sum
+from mtlbench.methods.base import METHODS, Aggregation, Method, check_inputs, check_range
+from mtlbench.methods.solvers import nash_bargaining
+
+
+@METHODS.register("nashmtl", aliases=("nash-mtl", "nash_mtl", "nash"))
+class NashMTL(Method):
+    """Nash-MTL (Navon et al., ICML 2022, "Multi-Task Learning as a Bargaining Game").
+
+    Official code: github.com/AvivNavon/nash-mtl (``NashMTL`` in methods/weight_methods.py).
+    alpha > 0 solves alpha_i (G alpha)_i = 1 for every task; d = sum_i alpha_i g_i (the weights
+    are in the units of the raw G, as the official constraint alpha_i * nf * (G/nf alpha)_i >= 1
+    makes them), then clipped to norm ``max_norm`` (default 1.0; 0 disables). The weights are
+    recomputed every ``update_weights_every`` steps (default 1) and reused in between, as the
+    official code.
+
+    Clipping: the official ``backward`` calls ``clip_grad_norm_(shared_parameters, max_norm)``
+    after ``loss.backward()`` - on the SHARED parameters only, whose gradient is exactly d (the
+    heads are not clipped). So the clip is applied here, to the direction, which is the same
+    thing; ``info`` reports ``max_norm``, ``norm_before_clip`` and ``clip_scale``, and
+    ``Aggregation.weights`` are the clipped weights (``info["alpha"]`` the unclipped ones).
+
+    Solver and deviations: the official code runs up to ``optim_niter`` = 20 sequential cvxpy/ECOS
+    problems on the CPU (a linearised concave-convex procedure) and stops at a loose tolerance
+    (its stopping test even mixes the normalised G with unnormalised alpha). We solve the same
+    fixed point exactly as the minimiser of 1/2 a^T G a - sum log a by damped Newton steps in
+    float64 on the gradients' device; ``optim_niter`` caps the Newton iterations, ``tol`` is the
+    accepted residual max_i |alpha_i (G alpha)_i - 1|. Each solve starts cold (alpha = 1/|g_i|),
+    so the result depends only on this step's G, not on the history (the official warm start
+    only changes its approximation error). When no solution exists (a zero task gradient, or
+    gradients that cancel, e.g. g_1 = -g_2) or the solve does not reach ``tol``, the previous
+    weights are reused - all ones before the first success, as the official initial
+    ``prvs_alpha`` - and ``info["fallback"]`` = 1; an all-zero G gives d = 0.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_norm: float = 1.0,
+        update_weights_every: int = 1,
+        optim_niter: int = 20,
+        tol: float = 1e-10,
+    ) -> None:
+        check_range("nashmtl", "max_norm", max_norm, low=0.0)
+        check_range("nashmtl", "update_weights_every", update_weights_every, low=1)
+        check_range("nashmtl", "optim_niter", optim_niter, low=1)
+        check_range("nashmtl", "tol", tol, low=0.0, strict=True)
+        self.max_norm = float(max_norm)
+        self.update_weights_every = int(update_weights_every)
+        self.optim_niter = int(optim_niter)
+        self.tol = float(tol)
+        self.reset()
+
+    def reset(self) -> None:
+        self._step = 0
+        self._alpha: Tensor | None = None
+
+    def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
+        k = check_inputs(grads, losses)
+        g = gram(grads)
+        info: dict[str, float | list[float]] = {"max_norm": self.max_norm}
+        previous = self._alpha if self._alpha is not None and self._alpha.shape[0] == k else None
+        if self._step % self.update_weights_every == 0:
+            solution = nash_bargaining(g, max_iter=self.optim_niter, tol=self.tol)
+            ok = solution.converged and bool(torch.isfinite(solution.x).all())
+            if ok:
+                alpha = solution.x
+                self._alpha = alpha.cpu()
+            else:
+                alpha = previous.to(g.device) if previous is not None else torch.ones(k, dtype=g.dtype, device=g.device)
+            info.update(
+                updated=1.0,
+                iterations=float(solution.iterations),
+                residual=solution.residual,
+                fallback=0.0 if ok else 1.0,
+            )
+        else:
+            alpha = previous.to(g.device) if previous is not None else torch.ones(k, dtype=g.dtype, device=g.device)
+            info.update(updated=0.0, fallback=0.0)
+        self._step += 1
+        norm = math.sqrt(max(float(alpha @ g @ alpha), 0.0))
+        scale = self.max_norm / norm if self.max_norm > 0 and norm > self.max_norm else 1.0
+        weights = alpha * scale
+        info.update(alpha=to_list(alpha), norm_before_clip=norm, clip_scale=scale)
+        return Aggregation(direction=weighted_sum(weights, grads), weights=weights.to(grads.dtype), info=info)
