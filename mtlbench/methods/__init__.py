@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import Tensor
 
-from mtlbench.methods import cagrad, came, linear, mgda, nash, projection, rlar, staged  # noqa: F401  (built-ins)
+from mtlbench.methods import cagrad, came, gramian, linear, mgda, nash, projection, rlar, staged, weighting  # noqa: F401
 from mtlbench.methods.base import METHODS, Aggregation, LossWeightingMethod, Method
 
 __all__ = ["METHODS", "Aggregation", "LossWeightingMethod", "Method", "combine", "create"]
