@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mtlbench.backbones.base import BACKBONES, Backbone, BackboneConfig, Decoder
+from mtlbench.backbones.decoding import beam_search
 from mtlbench.data.batch import Batch
 
 
@@ -149,16 +150,14 @@ class CNNTransformer(Backbone):
 
     @torch.no_grad()
     def generate(self, images: Tensor) -> list[str]:
-        """Greedy decoding, batched, up to ``max_len`` tokens; stops a report at EOS (id 0)."""
+        """Beam search (``config.beam_size``; 1 = greedy) with trigram blocking, batched, up to
+        ``max_len`` tokens; returns the decoder's cleaned text of each report."""
         memory = self.encode(images)
-        b = images.shape[0]
-        tokens = torch.zeros(b, 1, dtype=torch.long, device=images.device)
-        finished = torch.zeros(b, dtype=torch.bool, device=images.device)
-        for _ in range(self.config.max_len):
-            next_token = self._logits(memory, tokens)[:, -1].argmax(dim=-1)
-            next_token = next_token.masked_fill(finished, 0)
-            tokens = torch.cat([tokens, next_token[:, None]], dim=1)
-            finished |= next_token == 0
-            if bool(finished.all()):
-                break
+        beams = self.config.beam_size
+        memory = memory.repeat_interleave(beams, dim=0) if beams > 1 else memory
+
+        def step(tokens: Tensor, order: Tensor) -> Tensor:
+            return F.log_softmax(self._logits(memory, tokens)[:, -1], dim=-1)
+
+        tokens = beam_search(step, images.shape[0], beam_size=beams, max_len=self.config.max_len, device=images.device)
         return [self.decoder.decode(row[1:].tolist()) for row in tokens]

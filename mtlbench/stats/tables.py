@@ -35,7 +35,7 @@ def caption(result: CellResult, settings: Settings) -> str:
     correction = "Holm" if settings.correction == "holm" else "Benjamini-Hochberg"
     text = (
         f"{result.title}. Mean ± std over {seed_text} seeds, x100. Test: {test} against "
-        f"{settings.baseline!r}, alpha {settings.alpha}, {correction} correction across the table; "
+        f"{settings.baseline!r}, alpha {settings.alpha}, {correction} correction across the comparisons of each table; "
         f"† significant difference to {settings.baseline}; bold: not significantly worse than the best; "
         f"underline: second best. CE labeler: {result.labeler}, uncertain counted as {result.uncertain}. "
         f"Tuning budget: {result.tuning}."

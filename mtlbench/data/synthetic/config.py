@@ -10,7 +10,7 @@ from typing import Any
 
 from mtlbench.errors import MtlbenchError
 
-VERSION = "2"
+VERSION = "3"
 """Bumped whenever the generator's output changes, so stale caches are never reused."""
 
 
