@@ -37,28 +37,40 @@ def _assert_complete_and_whole(results: Path, n_runs: int) -> None:
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(cache_dir: Path, tmp_path: Path) -> None:
-    reference = run_mtlbench(["run", *TINY_GRID, "--results", "ref", "--no-leaderboard"], cache_dir, tmp_path)
+    reference = run_mtlbench(
+        ["run", *TINY_GRID, "--epochs", "3", "--results", "ref", "--no-leaderboard"], cache_dir, tmp_path
+    )
     assert reference.returncode == 0, reference.stderr
     expected = _metrics_by_run(tmp_path / "ref")
     assert len(expected) == 4
 
+    # Kill at random points of the grid's own progress (after the n-th printed line, plus a random
+    # fraction of a second), so the kills land mid-grid however fast or slow the machine is.
     rng = random.Random(20261122)
     kills = 0
     for _ in range(4):
         proc = mtlbench_process(
-            ["run", *TINY_GRID, "--results", "killed", "--no-leaderboard"],
+            ["run", *TINY_GRID, "--epochs", "3", "--results", "killed", "--no-leaderboard"],
             cache_dir,
             tmp_path,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            text=True,
         )
-        time.sleep(rng.uniform(2.0, 9.0))
+        assert proc.stdout is not None
+        for _ in range(rng.randint(1, 4)):
+            if not proc.stdout.readline():
+                break
+        time.sleep(rng.uniform(0.0, 0.5))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
+        proc.stdout.close()
         proc.wait()
     assert kills >= 2
-    final = run_mtlbench(["run", *TINY_GRID, "--results", "killed", "--no-leaderboard"], cache_dir, tmp_path)
+    final = run_mtlbench(
+        ["run", *TINY_GRID, "--epochs", "3", "--results", "killed", "--no-leaderboard"], cache_dir, tmp_path
+    )
     assert final.returncode == 0, final.stderr
     _assert_complete_and_whole(tmp_path / "killed", 4)
     assert _metrics_by_run(tmp_path / "killed") == expected
