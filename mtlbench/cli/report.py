@@ -2,27 +2,59 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
 
-from mtlbench.stats import Settings, render_leaderboard, write_leaderboards
+from mtlbench.stats import Settings, build_report, render_report, write_report
+from mtlbench.stats.settings import POSTHOCS, SUMMARY_METRICS, TESTS
+from mtlbench.stats.tables import FORMATS
+
+
+def _color_terminal() -> bool:
+    """ANSI bold/underline only on an interactive terminal that has not opted out (NO_COLOR)."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 @click.command("report")
 @click.argument("results", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--baseline", default="ls", show_default=True, help="Method every other one is tested against.")
 @click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="Write all formats as OUT.{txt,md,tex,csv,html}."
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write every format as OUT.{txt,md,tex,csv,html} and the CD diagram as OUT-cd.png.",
 )
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="terminal", show_default=True)
 @click.option(
-    "--format", "fmt", type=click.Choice(["terminal", "markdown", "latex", "csv", "html"]), default="terminal"
+    "--test",
+    type=click.Choice(TESTS),
+    default="bootstrap",
+    show_default=True,
+    help="bootstrap: two-level paired (seeds and test examples); randomization: paired approximate "
+    "randomization; welch/wilcoxon/mannwhitney: per-seed tests (weak with few seeds).",
 )
-@click.option("--test", type=click.Choice(["bootstrap", "seeds"]), default="bootstrap", show_default=True)
 @click.option("--correction", type=click.Choice(["holm", "bh"]), default="holm", show_default=True)
 @click.option("--alpha", type=float, default=0.05, show_default=True)
-@click.option("--resamples", type=int, default=Settings.resamples, show_default=True)
+@click.option(
+    "--resamples", type=int, default=Settings.resamples, show_default=True, help="Bootstrap resamples / rounds."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
+@click.option(
+    "--posthoc",
+    type=click.Choice(POSTHOCS),
+    default="wilcoxon",
+    show_default=True,
+    help="Across cells: pairwise Wilcoxon with Holm, or Nemenyi (critical difference).",
+)
+@click.option(
+    "--summary-metrics",
+    default=",".join(SUMMARY_METRICS),
+    show_default=True,
+    help="Comma-separated metrics behind Delta_m% and the mean ranks.",
+)
 def report_command(
     results: Path,
     baseline: str,
@@ -33,17 +65,31 @@ def report_command(
     alpha: float,
     resamples: int,
     seed: int,
+    posthoc: str,
+    summary_metrics: str,
 ) -> None:
     """Print the leaderboard of RESULTS; with --out, also write every format.
 
     Within each cell (dataset x backbone x size x tasks) every method is compared with the
-    baseline by a two-level paired bootstrap over seeds and test examples, corpus metrics
-    recomputed on every resample, with Holm correction across the table.
+    baseline, by default with a two-level paired bootstrap over seeds and test examples, corpus
+    metrics recomputed on every resample, Holm correction across each table. Across cells:
+    Friedman with Iman-Davenport, a post-hoc test, mean ranks and Delta_m%.
     """
     settings = Settings(
-        baseline=baseline, alpha=alpha, correction=correction, resamples=resamples, seed=seed, test=test
+        baseline=baseline,
+        alpha=alpha,
+        correction=correction,
+        resamples=resamples,
+        seed=seed,
+        test=test,
+        posthoc=posthoc,
+        summary_metrics=tuple(m.strip() for m in summary_metrics.split(",") if m.strip()),
     )
-    click.echo(render_leaderboard(results, fmt=fmt, settings=settings))
+    report = build_report(results, settings)
+    click.echo(render_report(report, fmt, ansi=fmt == "terminal" and _color_terminal()), color=True)
     if out is not None:
-        for path in write_leaderboards(results, out, settings=settings):
+        written = write_report(report, out)
+        for path in written.paths:
             click.echo(f"wrote {path}")
+        for note in written.notes:
+            click.echo(f"note: {note}", err=True)

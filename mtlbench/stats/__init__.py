@@ -1,6 +1,15 @@
 """Statistics and leaderboards, computed from the result store alone (nothing is re-run)."""
 
-from mtlbench.stats.cells import Settings
-from mtlbench.stats.leaderboard import render_leaderboard, write_leaderboards
+from mtlbench.stats.document import Report, build_report
+from mtlbench.stats.leaderboard import render_leaderboard, render_report, write_leaderboards, write_report
+from mtlbench.stats.settings import Settings
 
-__all__ = ["Settings", "render_leaderboard", "write_leaderboards"]
+__all__ = [
+    "Report",
+    "Settings",
+    "build_report",
+    "render_leaderboard",
+    "render_report",
+    "write_leaderboards",
+    "write_report",
+]

@@ -1,11 +1,24 @@
 """The two-level paired bootstrap of a leaderboard cell, vectorised over resamples.
 
-Level 1: the test examples are resampled (multinomial weights), with the SAME weights for every
-method, so comparisons are paired on examples. Level 2: each method's seeds are resampled with
-replacement, so seed-to-seed variation enters every interval and test. A method's statistic on
-a resample is the mean over its resampled seeds of the corpus metric recomputed from the
-weighted sums of its per-example statistics (BLEU, CIDEr, CE F1 ... exactly, not as means of
-per-example scores). Resamples are processed in chunks so memory stays bounded.
+Level 1 (test examples): each resample draws n example indices with replacement, and the SAME
+indices serve every method and every seed, so comparisons are paired on examples (Koehn 2004).
+Level 2 (seeds): each method's seeds are resampled with replacement, independently per method,
+so seed-to-seed variation enters every interval and test; a per-seed test alone misses the
+test-set variation, an example-only bootstrap misses the seeds.
+
+A method's statistic on a resample is the mean over its resampled seeds of the corpus metric
+recomputed from the weighted sums of its per-example sufficient statistics (BLEU, CE F1 ...
+exactly, never as means of per-example scores). All runs of all methods sit side by side in one
+[n, runs x width] matrix, so one matrix product per chunk of resamples gives every run's summed
+statistics; chunks bound the memory.
+
+Small-sample correction: the bootstrap variance of a mean of S values is (S-1)/S times the
+unbiased one, which makes tests with 3-5 seeds anti-conservative when seed variance dominates.
+The seed level is therefore rescaled by sqrt(S/(S-1)) around the all-seed mean of the same
+example resample, as modified residuals do in Davison and Hinkley (1997, ch. 6). Resampling both
+levels also counts each run's own test-set noise twice (once through the seeds, once through the
+examples), which errs on the conservative side (Owen 2007, "The pigeonhole bootstrap");
+tests/stats/test_resampling.py checks the false-positive rate.
 """
 
 from __future__ import annotations
@@ -18,6 +31,9 @@ import numpy as np
 from mtlbench.stats.catalogue import MetricDef, evaluate
 from mtlbench.stats.features import Layout
 
+WEIGHT_BUDGET = 4_000_000
+"""Most example weights (resamples x examples) held at once; sets the chunk size."""
+
 
 @dataclass(frozen=True)
 class MethodData:
@@ -25,6 +41,8 @@ class MethodData:
 
     name: str
     runs: tuple[np.ndarray, ...]
+    seeds: tuple[int, ...] = ()
+    """The seed of each run (same order as ``runs``); pairs runs across methods where a test needs it."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,57 @@ def point_values(layout: Layout, defs: Sequence[MetricDef], runs: Sequence[np.nd
     return evaluate(defs, layout.split(sums), float(n))
 
 
+def resample_weights(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+    """[b, n] how often each of n examples is drawn in each of b resamples (rows sum to n)."""
+    draws = rng.integers(0, n, size=(b, n))
+    weights = np.empty((b, n))
+    for row, drawn in zip(weights, draws):  # row by row: each count vector stays in cache
+        row[:] = np.bincount(drawn, minlength=n)
+    return weights
+
+
+def chunk_size(n: int, resamples: int) -> int:
+    """Resamples per chunk so that the [chunk, n] weight matrix stays within WEIGHT_BUDGET."""
+    return max(1, min(resamples, WEIGHT_BUDGET // max(n, 1)))
+
+
+def side_by_side(methods: Sequence[MethodData]) -> tuple[np.ndarray, list[slice]]:
+    """All runs as one [n, R x width] matrix (run-major), and each method's slice of the R runs."""
+    blocks, spans, start = [], [], 0
+    for method in methods:
+        stacked = np.stack(method.runs, axis=1)  # [n, S, width]
+        blocks.append(stacked.reshape(stacked.shape[0], -1))
+        spans.append(slice(start, start + stacked.shape[1]))
+        start += stacked.shape[1]
+    return np.ascontiguousarray(np.concatenate(blocks, axis=1)), spans
+
+
+class WeightedSums:
+    """``weights @ matrix`` for example-weight chunks, exact and fast.
+
+    Columns of integer counts (BLEU n-gram matches and lengths, CE TP/FP/FN) whose weighted sums
+    stay below 2^24 are summed in float32, which is exact there (every partial sum is an integer
+    float32 represents) and twice as fast; the other columns in float64.
+    """
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        n = matrix.shape[0]
+        integer = np.all(matrix == np.round(matrix), axis=0) & (n * np.abs(matrix).max(axis=0, initial=0) < 2**24)
+        self.exact = np.flatnonzero(integer)
+        self.other = np.flatnonzero(~integer)
+        self.width = matrix.shape[1]
+        self.exact_part = np.ascontiguousarray(matrix[:, self.exact], dtype=np.float32)
+        self.other_part = np.ascontiguousarray(matrix[:, self.other])
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        out = np.empty((weights.shape[0], self.width))
+        if self.exact.size:
+            out[:, self.exact] = weights.astype(np.float32) @ self.exact_part
+        if self.other.size:
+            out[:, self.other] = weights @ self.other_part
+        return out
+
+
 def paired_bootstrap(
     layout: Layout,
     defs: Sequence[MetricDef],
@@ -53,39 +122,50 @@ def paired_bootstrap(
     *,
     resamples: int,
     rng: np.random.Generator,
-    chunk: int = 500,
+    chunk: int | None = None,
     resample_seeds: bool = True,
+    rescale_seeds: bool = True,
 ) -> BootstrapResult:
-    """Resampled per-method means of every metric in ``defs``."""
+    """Resampled per-method means of every metric in ``defs`` (two levels, examples shared)."""
     n = methods[0].runs[0].shape[0]
-    k = len(defs)
+    width = layout.width
     per_seed = tuple(point_values(layout, defs, m.runs) for m in methods)
     point = np.stack([values.mean(axis=0) for values in per_seed])
-    samples = np.empty((resamples, len(methods), k))
-    stacked = [np.stack(m.runs) for m in methods]  # [S_m, n, width]
-    done = 0
-    while done < resamples:
-        b = min(chunk, resamples - done)
-        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)  # [b, n]
-        for j, runs in enumerate(stacked):
-            sums = np.einsum("bn,snw->bsw", weights, runs, optimize=True)  # [b, S, width]
-            values = evaluate(defs, layout.split(sums), float(n))  # [b, S, K]
-            s = runs.shape[0]
-            if resample_seeds and s > 1:
-                picks = rng.integers(0, s, size=(b, s))
-                values = np.take_along_axis(values, picks[:, :, None], axis=1)
-            samples[done : done + b, j] = values.mean(axis=1)
-        done += b
+    matrix, spans = side_by_side(methods)
+    weighted_sums = WeightedSums(matrix)
+    samples = np.empty((resamples, len(methods), len(defs)))
+    step = chunk or chunk_size(n, resamples)
+    for start in range(0, resamples, step):
+        b = min(step, resamples - start)
+        weights = resample_weights(rng, n, b)
+        sums = weighted_sums(weights).reshape(b, -1, width)  # [b, R, width]: every run, same examples
+        values = evaluate(defs, layout.split(sums), float(n))  # [b, R, K]
+        for j, span in enumerate(spans):
+            samples[start : start + b, j] = _seed_level(values[:, span], rng, resample_seeds, rescale_seeds)
     return BootstrapResult(point=point, per_seed=per_seed, samples=samples)
+
+
+def _seed_level(values: np.ndarray, rng: np.random.Generator, resample: bool, rescale: bool) -> np.ndarray:
+    """[b, K] mean over resampled seeds of one method's [b, S, K] per-seed values."""
+    s = values.shape[1]
+    full = values.mean(axis=1)
+    if not resample or s == 1:
+        return full
+    picks = rng.integers(0, s, size=(values.shape[0], s))
+    drawn = np.take_along_axis(values, picks[:, :, None], axis=1).mean(axis=1)
+    factor = np.sqrt(s / (s - 1)) if rescale else 1.0
+    return full + factor * (drawn - full)
 
 
 def two_sided_p(differences: np.ndarray) -> np.ndarray:
     """Bootstrap p-value of "no difference" from resampled differences (axis 0): twice the
-    smaller tail beyond 0, with the +1 correction that keeps it above 0."""
+    smaller tail beyond 0, with the +1 correction that keeps it above 0. NaN where every
+    difference is NaN."""
     b = differences.shape[0]
     below = (differences <= 0).sum(axis=0)
     above = (differences >= 0).sum(axis=0)
-    return np.minimum(1.0, 2 * (np.minimum(below, above) + 1) / (b + 1))
+    p = np.minimum(1.0, 2 * (np.minimum(below, above) + 1) / (b + 1))
+    return np.where(np.isnan(differences).all(axis=0), np.nan, p)
 
 
 def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

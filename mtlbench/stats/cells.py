@@ -1,43 +1,35 @@
-"""Per-cell analysis: load the runs' statistics, bootstrap them, test each method against a baseline."""
+"""Per-cell analysis: bootstrap a cell's runs, test every method against the baseline and the best.
+
+Families for the multiple-comparison correction: within one cell, the comparisons with the
+baseline of each metric group's table (methods x metrics) form one family, Delta_m% another;
+"not significantly worse than the best" is decided by the same test and correction over the
+group's (method, metric) comparisons with each metric's best method.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-from scipy.stats import false_discovery_control
 
-from mtlbench.results import CONFIG, EXAMPLES, METRICS, read_json
-from mtlbench.stats.across import holm
-from mtlbench.stats.bootstrap import MethodData, paired_bootstrap, percentile_interval, two_sided_p
-from mtlbench.stats.catalogue import METRICS as METRIC_DEFS
-from mtlbench.stats.catalogue import MetricDef, variants
-from mtlbench.stats.features import Layout, build_blocks
+from mtlbench.stats.across import delta_m, ranks
+from mtlbench.stats.bootstrap import BootstrapResult, paired_bootstrap, percentile_interval, two_sided_p
+from mtlbench.stats.catalogue import MetricDef
+from mtlbench.stats.correction import correct
+from mtlbench.stats.loading import CellData, load_cell
+from mtlbench.stats.randomization import paired_randomization, paired_runs
+from mtlbench.stats.seedtests import few_seeds_warning, seed_test_p
+from mtlbench.stats.settings import Settings
 from mtlbench.stats.store import Cell
 
-
-@dataclass(frozen=True)
-class Settings:
-    """How a leaderboard is tested; every field is stated in the caption."""
-
-    baseline: str = "ls"
-    alpha: float = 0.05
-    correction: str = "holm"
-    """"holm" (family-wise) or "bh" (Benjamini-Hochberg false discovery rate)."""
-    resamples: int = 10_000
-    """Enough for Holm over a 7- or 10-metric table of 18 methods to reach alpha 0.05 (p >= 2 / (B + 1))."""
-    seed: int = 0
-    test: str = "bootstrap"
-    """"bootstrap" (two-level paired) or "seeds" (Welch t-test on per-seed values)."""
+FEW_SEEDS = 5
+"""Below this many seeds per method, the bootstrap's seed level rests on very few values."""
 
 
 @dataclass
 class CellResult:
-    """Everything a table of one cell shows."""
+    """Everything the tables of one cell show; arrays are [M methods, K metrics]."""
 
     title: str
     metrics: list[MetricDef]
@@ -45,142 +37,265 @@ class CellResult:
     seeds: dict[str, int]
     mean: np.ndarray
     std: np.ndarray
+    """Standard deviation over seeds (ddof 1; NaN with one seed)."""
     ci_low: np.ndarray
     ci_high: np.ndarray
+    """Two-level bootstrap percentile interval of the mean over seeds."""
+    diff: np.ndarray
+    """Mean minus the baseline's mean (NaN without a baseline)."""
+    diff_low: np.ndarray
+    diff_high: np.ndarray
+    """Two-level bootstrap percentile interval of the difference to the baseline."""
+    p_raw: np.ndarray
+    """Uncorrected p-values against the baseline (NaN for the baseline itself)."""
     p_baseline: np.ndarray
-    """[M, K] corrected p-values against the baseline (NaN for the baseline itself)."""
+    """Corrected p-values against the baseline."""
     significant: np.ndarray
     best_tied: np.ndarray
-    """[M, K] True where a method is not significantly worse than the best one."""
+    """True where a method is not significantly worse than the best one (bold)."""
     second: np.ndarray
+    """True for the second-best mean of each metric (underlined)."""
+    delta_m: np.ndarray
+    """[M] Delta_m% against the baseline over ``summary`` (positive = better); NaN without a baseline."""
+    delta_m_low: np.ndarray
+    delta_m_high: np.ndarray
+    delta_m_p: np.ndarray
+    """[M] corrected p-values of Delta_m% != 0."""
+    delta_m_significant: np.ndarray
+    mean_rank: np.ndarray
+    """[M] mean rank over the summary metrics of this cell (1 = best)."""
+    summary: list[int]
+    """Indices into ``metrics`` of the summary metrics this cell has."""
     n_examples: int
+    baseline: str | None
     labeler: str = ""
     uncertain: str = ""
-    tuning: str = "none (defaults)"
+    tuning: str = ""
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-
-def _read_examples(path: Path) -> list[dict[str, Any]]:
-    with open(path / EXAMPLES, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def _correct(p: np.ndarray, method: str) -> np.ndarray:
-    """Holm (family-wise) or Benjamini-Hochberg (false discovery rate) over every finite p."""
-    if method != "bh":
-        return holm(p)
-    flat = p.reshape(-1)
-    out = np.full_like(flat, np.nan)
-    finite = ~np.isnan(flat)
-    if finite.any():
-        out[finite] = false_discovery_control(flat[finite], method="bh")
-    return out.reshape(p.shape)
+    def index(self, key: str) -> int:
+        """Column of the metric ``key``."""
+        return [d.key for d in self.metrics].index(key)
 
 
-def analyse_cell(cell: Cell, settings: Settings) -> CellResult | None:
-    """The statistics of one cell, or None when no method has a finished run."""
-    problems = [f"failed: {r.method} seed {r.seed} ({r.reason or 'no reason recorded'})" for r in cell.failed()]
-    problems += [f"not finished: {r.method} seed {r.seed} ({r.state})" for r in cell.unfinished()]
-    methods = [m for m in cell.methods if cell.done(m)]
-    if not methods:
-        return None
-    refs = {m: cell.done(m) for m in methods}
-    spec = read_json(refs[methods[0]][0].path / CONFIG)["spec"]
-    uncertain = spec.get("eval", {}).get("uncertain", "positive")
-    rows = {m: [_read_examples(r.path) for r in refs[m]] for m in methods}
-    common = set.intersection(*({row["id"] for row in run} for runs in rows.values() for run in runs))
-    order = sorted(common)
-    if len(order) == 0:
-        return None
-    aligned = {m: [[{row["id"]: row for row in run}[i] for i in order] for run in rows[m]] for m in methods}
-    wanted = {b for key in METRIC_DEFS for d in variants(key) for b in d.blocks}
-    blocks = {m: [build_blocks(run, uncertain, wanted) for run in aligned[m]] for m in methods}
-    defs: list[MetricDef] = []
-    notes: list[str] = []
-    for key in METRIC_DEFS:
-        for definition in variants(key):
-            if all(all(b in built for b in definition.blocks) for runs in blocks.values() for built in runs):
-                defs.append(definition)
-                if definition.note:
-                    notes.append(definition.note)
-                break
-    layout = Layout(tuple(dict.fromkeys(b for d in defs for b in d.blocks)))
-    data = [MethodData(m, tuple(layout.assemble(built, len(order)) for built in blocks[m])) for m in methods]
-    result = paired_bootstrap(
-        layout, defs, data, resamples=settings.resamples, rng=np.random.default_rng(settings.seed)
+class Comparisons:
+    """p-values of method pairs under the chosen test, computed once per pair.
+
+    Each comparison returns ``[K + 1]``: one p-value per metric, then Delta_m% of the first
+    method against the second.
+    """
+
+    def __init__(self, data: CellData, boot: BootstrapResult, settings: Settings, summary: list[int]) -> None:
+        self.data, self.boot, self.settings, self.summary = data, boot, settings, summary
+        self.higher = [data.metrics[k].higher_is_better for k in summary]
+        self.tasks = [data.metrics[k].group for k in summary]
+        self.cache: dict[tuple[int, int], np.ndarray] = {}
+        self.warnings: list[str] = []
+
+    def delta(self, method: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+        return delta_m(method[..., self.summary], baseline[..., self.summary], self.higher, self.tasks)
+
+    def p(self, j: int, b: int) -> np.ndarray:
+        if (j, b) not in self.cache:
+            self.cache[(j, b)] = self._compute(j, b)
+        return self.cache[(j, b)]
+
+    def _compute(self, j: int, b: int) -> np.ndarray:
+        test = self.settings.test
+        if test == "bootstrap":
+            samples = self.boot.samples
+            diff = samples[:, j] - samples[:, b]
+            return two_sided_p(np.concatenate([diff, self.delta(samples[:, j], samples[:, b])[:, None]], axis=1))
+        a, c = self.data.methods[j], self.data.methods[b]
+        if test == "randomization":
+            pairs = paired_runs(a.seeds, c.seeds)
+            return paired_randomization(
+                self.data.layout,
+                self.data.metrics,
+                [a.runs[i] for i, _ in pairs],
+                [c.runs[i] for _, i in pairs],
+                rounds=self.settings.resamples,
+                rng=np.random.default_rng([self.settings.seed, 1]),  # the same swaps for every pair
+                extra=lambda x, y: self.delta(x, y)[..., None],
+            )
+        base_point = self.boot.point[b]
+        values_a = np.column_stack([self.boot.per_seed[j], self.delta(self.boot.per_seed[j], base_point)])
+        values_b = np.column_stack([self.boot.per_seed[b], self.delta(self.boot.per_seed[b], base_point)])
+        return seed_test_p(test, values_a, values_b, list(a.seeds), list(c.seeds))
+
+
+def _order(data: CellData, baseline: str) -> None:
+    """Baseline first, the others alphabetically: the row order of every table."""
+    data.methods.sort(key=lambda m: (m.name != baseline, m.name))
+
+
+def analyse_cell(cell: Cell, settings: Settings) -> CellResult | str:
+    """The statistics of one cell, or a one-line reason why there are none."""
+    loaded = load_cell(cell)
+    if isinstance(loaded, str):
+        return loaded
+    data = loaded
+    _order(data, settings.baseline)
+    names = [m.name for m in data.methods]
+    boot = paired_bootstrap(
+        data.layout,
+        data.metrics,
+        data.methods,
+        resamples=settings.resamples,
+        rng=np.random.default_rng(settings.seed),
     )
-    sign = np.array([d.sign for d in defs])
-    std = np.stack([v.std(axis=0, ddof=1) if len(v) > 1 else np.full(len(defs), np.nan) for v in result.per_seed])
-    low, high = percentile_interval(result.samples)
-    p = np.full(result.point.shape, np.nan)
-    if settings.baseline in methods:
-        b = methods.index(settings.baseline)
-        for j in range(len(methods)):
-            if j != b:
-                p[j] = _p_value(result, j, b, settings)
+    m, k = boot.point.shape
+    summary = [i for i, d in enumerate(data.metrics) if d.key in settings.summary_metrics]
+    compare = Comparisons(data, boot, settings, summary)
+    std = np.stack([v.std(axis=0, ddof=1) if len(v) > 1 else np.full(k, np.nan) for v in boot.per_seed])
+    low, high = percentile_interval(boot.samples, settings.level)
+    problems = list(data.problems)
+    b = names.index(settings.baseline) if settings.baseline in names else None
+    raw = np.full((m, k + 1), np.nan)
+    dm = dm_low = dm_high = np.full(m, np.nan)
+    diff = diff_low = diff_high = np.full((m, k), np.nan)
+    if b is None:
+        problems.append(f"baseline {settings.baseline!r} has no finished run here: no comparisons, no Delta_m%")
     else:
-        problems.append(f"baseline {settings.baseline!r} has no finished run here: no comparisons")
-    corrected = np.full_like(p, np.nan)
-    for group in dict.fromkeys(d.group for d in defs):  # one family per table (NLG, CE)
-        columns = [k for k, d in enumerate(defs) if d.group == group]
-        corrected[:, columns] = _correct(p[:, columns], settings.correction)
-    significant = corrected < settings.alpha
-    oriented = result.point * sign
-    best = oriented.argmax(axis=0)
-    tied = np.zeros(result.point.shape, bool)
-    for k in range(len(defs)):
-        diff = (result.samples[:, best[k], k][:, None] - result.samples[:, :, k]) * sign[k]
-        p_best = two_sided_p(diff)
-        tied[:, k] = p_best >= settings.alpha
-        tied[best[k], k] = True
-    ranks = np.argsort(-oriented, axis=0)
-    second = np.zeros(result.point.shape, bool)
-    if len(methods) > 1:
-        second[ranks[1], np.arange(len(defs))] = True
-    seeds = {m: len(refs[m]) for m in methods}
-    most = max(seeds.values())
-    problems += [f"{m} has {s} of {most} seeds" for m, s in seeds.items() if s < most]
-    problems += [f"{len(cell.missing())} (method, seed) runs never started"] if cell.missing() else []
-    metrics = read_json(refs[methods[0]][0].path / METRICS)
-    tuning = metrics.get("tuning", {})
+        for j in range(m):
+            if j != b:
+                raw[j] = compare.p(j, b)
+        diff = boot.point - boot.point[b]
+        diff_low, diff_high = percentile_interval(boot.samples - boot.samples[:, b : b + 1], settings.level)
+        dm = compare.delta(boot.point, boot.point[b])
+        dm_samples = compare.delta(boot.samples, boot.samples[:, b : b + 1])
+        dm_low, dm_high = percentile_interval(dm_samples, settings.level)
+    groups = list(dict.fromkeys(d.group for d in data.metrics))
+    adjusted = np.full_like(raw, np.nan)
+    for group in groups:
+        columns = [i for i, d in enumerate(data.metrics) if d.group == group]
+        adjusted[:, columns] = correct(raw[:, columns], settings.correction)
+    adjusted[:, k] = correct(raw[:, k], settings.correction)
+    sign = np.array([d.sign for d in data.metrics])
+    oriented = boot.point * sign
+    best_tied, second = _best_and_second(oriented, compare, data.metrics, settings)
+    mean_rank = ranks(oriented[:, summary].T).mean(axis=0) if summary else np.full(m, np.nan)
+    warnings = _warnings(data, settings, b)
+    notes = list(data.notes)
+    if b is not None and summary:
+        zero = [data.metrics[i].label for i in summary if boot.point[b, i] == 0]
+        if zero:
+            notes.append(f"Delta_m% leaves out {', '.join(zero)}: the baseline scores 0 there")
     return CellResult(
-        title=cell.key.title,
-        metrics=defs,
-        methods=methods,
-        seeds=seeds,
-        mean=result.point,
+        title=data.title,
+        metrics=data.metrics,
+        methods=names,
+        seeds={mm.name: len(mm.runs) for mm in data.methods},
+        mean=boot.point,
         std=std,
         ci_low=low,
         ci_high=high,
-        p_baseline=corrected,
-        significant=significant,
-        best_tied=tied,
-        second=second & ~tied,
-        n_examples=len(order),
-        labeler=metrics.get("eval", {}).get("labeler_description", spec.get("eval", {}).get("labeler", "")),
-        uncertain=uncertain,
-        tuning=f"{tuning['trials']} trials per method" if tuning.get("trials") else "none (defaults)",
+        diff=diff,
+        diff_low=diff_low,
+        diff_high=diff_high,
+        p_raw=raw[:, :k],
+        p_baseline=adjusted[:, :k],
+        significant=adjusted[:, :k] < settings.alpha,
+        best_tied=best_tied,
+        second=second,
+        delta_m=dm,
+        delta_m_low=dm_low,
+        delta_m_high=dm_high,
+        delta_m_p=adjusted[:, k],
+        delta_m_significant=adjusted[:, k] < settings.alpha,
+        mean_rank=mean_rank,
+        summary=summary,
+        n_examples=data.n_examples,
+        baseline=settings.baseline if b is not None else None,
+        labeler=data.labeler,
+        uncertain=data.uncertain,
+        tuning=data.tuning,
         notes=notes,
+        warnings=warnings,
         problems=problems,
     )
 
 
-def _p_value(result: Any, j: int, b: int, settings: Settings) -> np.ndarray:
-    if settings.test == "seeds":
-        from scipy.stats import ttest_ind
+def _best_and_second(
+    oriented: np.ndarray, compare: Comparisons, metrics: Sequence[MetricDef], settings: Settings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bold: not significantly worse than the best (same test, corrected per group); underline: second mean."""
+    m, k = oriented.shape
+    best = oriented.argmax(axis=0)
+    p = np.full((m, k), np.nan)
+    for column in range(k):
+        for j in range(m):
+            if j != best[column]:
+                p[j, column] = compare.p(j, int(best[column]))[column]  # p is symmetric in the metrics
+    tied = np.zeros((m, k), bool)
+    for group in dict.fromkeys(d.group for d in metrics):
+        columns = [i for i, d in enumerate(metrics) if d.group == group]
+        tied[:, columns] = ~(correct(p[:, columns], settings.correction) < settings.alpha)
+    return tied, second_best(oriented)
 
-        a, c = result.per_seed[j], result.per_seed[b]
-        if len(a) < 2 or len(c) < 2:
-            return np.full(a.shape[1], np.nan)
-        return ttest_ind(a, c, equal_var=False, axis=0).pvalue
-    return two_sided_p(result.samples[:, j] - result.samples[:, b])
+
+def second_best(oriented: np.ndarray) -> np.ndarray:
+    """[M, K] True for every method with the second-highest distinct mean of a column (ties share
+    the mark; a column where all methods tie has no second)."""
+    second = np.zeros(oriented.shape, bool)
+    for column in range(oriented.shape[1]):
+        values = oriented[:, column]
+        best = values.max()
+        below = values[~np.isclose(values, best, rtol=1e-12, atol=1e-15)]
+        if below.size:
+            second[:, column] = np.isclose(values, below.max(), rtol=1e-12, atol=1e-15)
+    return second
 
 
-def analyse(cells: Sequence[Cell], settings: Settings) -> list[CellResult]:
-    out = []
+def _warnings(data: CellData, settings: Settings, b: int | None) -> list[str]:
+    """What the reader must know about the power and scope of this cell's test."""
+    seeds = [len(mm.runs) for mm in data.methods]
+    out: list[str] = []
+    if settings.test == "bootstrap":
+        if min(seeds) == 1:
+            out.append("a method with a single seed: its seed variation cannot be estimated and is left out")
+        elif min(seeds) < FEW_SEEDS:
+            out.append(
+                f"only {min(seeds)} seeds for some method: the bootstrap's seed level rests on very few values "
+                f"and is anti-conservative when seeds vary a lot; use {FEW_SEEDS} or more"
+            )
+    elif settings.test == "randomization":
+        out.append("approximate randomization tests these trained runs on this test set; it ignores seed variation")
+        if b is not None:
+            for mm in data.methods:
+                base = data.methods[b]
+                shared = set(mm.seeds) & set(base.seeds)
+                if mm is not base and len(shared) < max(len(mm.seeds), len(base.seeds)):
+                    how = "the test uses those runs only" if shared else "runs are paired by position"
+                    out.append(f"{mm.name} shares {len(shared)} seeds with the baseline: {how}")
+    else:
+        out.append("per-seed tests ignore the test-set sampling variation")
+        if b is not None:
+            groups = {d.group for d in data.metrics}
+            family = max(sum(1 for d in data.metrics if d.group == g) for g in groups) * (len(data.methods) - 1)
+            family = family if settings.correction == "holm" else 1
+            base = data.methods[b]
+            for mm in data.methods:
+                if mm is base:
+                    continue
+                pairs = len(paired_runs(mm.seeds, base.seeds))
+                text = few_seeds_warning(
+                    settings.test, len(mm.runs), len(base.runs), pairs, settings.alpha, max(family, 1)
+                )
+                if text:
+                    out.append(text)
+    return list(dict.fromkeys(out))
+
+
+def analyse(cells: Sequence[Cell], settings: Settings) -> tuple[list[CellResult], list[str]]:
+    """Results of every cell with something to compare, and one line per cell without."""
+    results, skipped = [], []
     for cell in cells:
         result = analyse_cell(cell, settings)
-        if result is not None:
-            out.append(result)
-    return out
+        if isinstance(result, str):
+            skipped.append(f"{cell.key.title}: {result}")
+        else:
+            results.append(result)
+    return results, skipped

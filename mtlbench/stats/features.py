@@ -50,12 +50,13 @@ def binarize_codes(codes: np.ndarray, uncertain: str) -> np.ndarray:
 
 
 def _label_codes(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
-    out = np.full((len(rows), N_LABELS), np.nan)
-    for i, row in enumerate(rows):
-        labels = row.get(key)
-        if not isinstance(labels, list) or len(labels) != N_LABELS:
-            raise MissingStatistic(f"{key} must be a list of {N_LABELS} codes")
-        out[i] = [np.nan if code is None else float(code) for code in labels]
+    """[n, 14] codes, null (blank) as NaN."""
+    try:
+        out = np.array([row.get(key) for row in rows], dtype=float)  # None -> NaN
+    except (TypeError, ValueError) as err:
+        raise MissingStatistic(f"{key} must be a list of {N_LABELS} codes on every example") from err
+    if out.shape != (len(rows), N_LABELS):
+        raise MissingStatistic(f"{key} must be a list of {N_LABELS} codes on every example")
     return out
 
 
@@ -103,6 +104,19 @@ def _ce_example(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     return np.stack([precision, recall, f1], axis=1)
 
 
+def _ce_block(name: str, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    if name == "ce_label":
+        return np.concatenate([tp, fp, fn], axis=1).astype(float)
+    if name == "ce_micro":
+        return np.stack([tp.sum(1), fp.sum(1), fn.sum(1)], axis=1).astype(float)
+    if name == "ce_micro5":
+        sub = (m[:, COMPETITION_INDEX] for m in (tp, fp, fn))
+        return np.stack([m.sum(1) for m in sub], axis=1).astype(float)
+    if name == "ce_example":
+        return _ce_example(tp, fp, fn)
+    raise KeyError(f"unknown statistics block {name!r}")
+
+
 def build_block(name: str, rows: Sequence[Mapping[str, Any]], uncertain: str) -> np.ndarray:
     """One named block ``[n, BLOCK_WIDTHS[name]]`` for the rows of one run's examples.jsonl."""
     if name == "bleu":
@@ -114,16 +128,7 @@ def build_block(name: str, rows: Sequence[Mapping[str, Any]], uncertain: str) ->
     if name == "meteor":
         return _meteor_block(rows)
     if name.startswith("ce_"):
-        tp, fp, fn = _ce_counts(rows, uncertain)
-        if name == "ce_label":
-            return np.concatenate([tp, fp, fn], axis=1).astype(float)
-        if name == "ce_micro":
-            return np.stack([tp.sum(1), fp.sum(1), fn.sum(1)], axis=1).astype(float)
-        if name == "ce_micro5":
-            sub = (m[:, COMPETITION_INDEX] for m in (tp, fp, fn))
-            return np.stack([m.sum(1) for m in sub], axis=1).astype(float)
-        if name == "ce_example":
-            return _ce_example(tp, fp, fn)
+        return _ce_block(name, *_ce_counts(rows, uncertain))
     raise KeyError(f"unknown statistics block {name!r}")
 
 
@@ -158,9 +163,20 @@ class Layout:
 def build_blocks(rows: Sequence[Mapping[str, Any]], uncertain: str, wanted: Iterable[str]) -> dict[str, np.ndarray]:
     """The blocks among ``wanted`` that these rows can provide; the others are left out."""
     out = {}
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray] | MissingStatistic | None = None
     for block in wanted:
         try:
-            out[block] = build_block(block, rows, uncertain)
+            if block.startswith("ce_"):  # the labels are read once for every CE block
+                if counts is None:
+                    try:
+                        counts = _ce_counts(rows, uncertain)
+                    except MissingStatistic as err:
+                        counts = err
+                if isinstance(counts, MissingStatistic):
+                    continue
+                out[block] = _ce_block(block, *counts)
+            else:
+                out[block] = build_block(block, rows, uncertain)
         except MissingStatistic:
             continue
     return out

@@ -2,41 +2,73 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from mtlbench.stats.cells import Settings, analyse
-from mtlbench.stats.store import scan
+from mtlbench.stats.document import Report, build_report
+from mtlbench.stats.htmlpage import cd_png, render_html
+from mtlbench.stats.plots import PlotsUnavailable
+from mtlbench.stats.settings import Settings
 from mtlbench.stats.tables import FORMATS, render
 
 SUFFIX = {"terminal": "txt", "markdown": "md", "latex": "tex", "csv": "csv", "html": "html"}
+CD_SUFFIX = "-cd.png"
+
+
+@dataclass
+class Written:
+    """Files a leaderboard was written to, and what could not be written (one line each)."""
+
+    paths: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def render_report(report: Report, fmt: str, *, ansi: bool = False) -> str:
+    """``report`` as text in ``fmt`` (one of FORMATS)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if report.empty and fmt != "html":
+        lines = [f"no finished runs in {report.results} yet: nothing to rank"]
+        lines += [f"- {line}" for line in report.skipped]
+        return "\n".join(lines) + "\n"
+    return render(report, fmt, ansi=ansi)
 
 
 def render_leaderboard(
-    results: Path, *, fmt: str = "terminal", settings: Settings | None = None, **options: object
+    results: Path, *, fmt: str = "terminal", settings: Settings | None = None, ansi: bool = False, **options: object
 ) -> str:
     """The leaderboard of every cell in the store at ``results`` as text in ``fmt``.
 
-    ``options`` are :class:`Settings` fields (baseline, alpha, correction, resamples, seed, test).
+    ``options`` are :class:`Settings` fields (baseline, alpha, correction, resamples, seed, test,
+    posthoc). A baseline missing from the store is reported in the text, not raised.
     """
     settings = settings or Settings(**options)  # type: ignore[arg-type]
-    cells = analyse(scan(Path(results)), settings)
-    if not cells:
-        return f"no finished runs in {results} yet: nothing to rank\n"
-    return render(cells, settings, fmt)
+    return render_report(build_report(Path(results), settings, require_baseline=False), fmt, ansi=ansi)
 
 
-def write_leaderboards(results: Path, out: Path, *, settings: Settings | None = None, **options: object) -> list[Path]:
-    """Write the leaderboard in every format as ``out``.{txt,md,tex,csv,html}; returns the paths."""
-    settings = settings or Settings(**options)  # type: ignore[arg-type]
-    cells = analyse(scan(Path(results)), settings)
+def write_report(report: Report, out: Path) -> Written:
+    """Every format as ``out``.{txt,md,tex,csv,html}, and the CD diagram as ``out``-cd.png."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    written = []
+    written = Written()
     for fmt in FORMATS:
         path = out.with_name(f"{out.name}.{SUFFIX[fmt]}")
-        text = render(cells, settings, fmt) if cells else f"no finished runs in {results}\n"
-        if fmt == "html":
-            text = f"<!doctype html><meta charset='utf-8'><title>{out.name}</title><body>\n{text}</body>\n"
+        text = render_html(report, title=out.name) if fmt == "html" else render_report(report, fmt)
         path.write_text(text, encoding="utf-8")
-        written.append(path)
+        written.paths.append(path)
+    if not isinstance(report.ranking, str):
+        try:
+            png = cd_png(report.ranking)
+        except PlotsUnavailable as err:
+            written.notes.append(f"no critical-difference diagram: {err}")
+        else:
+            path = out.with_name(out.name + CD_SUFFIX)
+            path.write_bytes(png)
+            written.paths.append(path)
     return written
+
+
+def write_leaderboards(results: Path, out: Path, *, settings: Settings | None = None, **options: object) -> Written:
+    """Analyse the store at ``results`` and write every format as ``out``.* (see :func:`write_report`)."""
+    settings = settings or Settings(**options)  # type: ignore[arg-type]
+    return write_report(build_report(Path(results), settings), out)

@@ -1,145 +1,253 @@
-"""Leaderboard tables in every format: terminal, Markdown, LaTeX (booktabs), CSV and HTML.
+"""Leaderboard text formats: terminal, Markdown, LaTeX (booktabs) and CSV.
 
-Conventions of every format: one row per method, per metric an arrow for its direction and
-mean ± std over seeds (in points, x100); bold for every method not significantly worse than
-the best, underline for the second best, a dagger for a significant difference to the
-baseline after correction; a caption naming the test, alpha, correction, seeds, CE labeler
-and uncertain policy, and the tuning budget; problems of the grid listed under the table.
+Marks: bold = not significantly worse than the best, underline = second-best mean, † =
+significantly different from the baseline after correction. The terminal shows bold and
+underline as ANSI styles on a colour terminal and as the suffixes ``*`` and ``²`` otherwise;
+every table is followed by a legend that says which.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
-from collections.abc import Sequence
+import math
 
 from tabulate import tabulate
 
-from mtlbench.stats.catalogue import CE, NLG
-from mtlbench.stats.cells import CellResult, Settings
+from mtlbench.stats.document import Entry, Report, Section, Table, header_line, sections
 
 FORMATS = ("terminal", "markdown", "latex", "csv", "html")
-DAGGER = {"terminal": "†", "markdown": "†", "latex": r"$^\dagger$", "html": "&dagger;"}
+BOLD_MARK, SECOND_MARK, DAGGER = "*", "²", "†"
+ANSI_BOLD, ANSI_UNDERLINE, ANSI_RESET = "\033[1m", "\033[4m", "\033[0m"
 
 
-def caption(result: CellResult, settings: Settings) -> str:
-    seeds = sorted(set(result.seeds.values()))
-    seed_text = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
-    test = (
-        f"two-level paired bootstrap ({settings.resamples} resamples of seeds and of the "
-        f"{result.n_examples} test examples)"
-        if settings.test == "bootstrap"
-        else "Welch t-test on per-seed values"
+def legend(baseline: str, style: str) -> str:
+    """What the marks mean, with bold and underline drawn the way ``style`` draws them."""
+    bold, second = {
+        "ansi": (f"{ANSI_BOLD}bold{ANSI_RESET}", f"{ANSI_UNDERLINE}underlined{ANSI_RESET}"),
+        "markdown": ("**bold**", "<ins>underlined</ins>"),
+        "plain": (f"{BOLD_MARK} (bold in the other formats)", f"{SECOND_MARK} (underlined in the other formats)"),
+    }[style]
+    return (
+        f"{bold}: not significantly worse than the best; {second}: second-best mean; "
+        f"{DAGGER}: significantly different from {baseline}."
     )
-    correction = "Holm" if settings.correction == "holm" else "Benjamini-Hochberg"
-    text = (
-        f"{result.title}. Mean ± std over {seed_text} seeds, x100. Test: {test} against "
-        f"{settings.baseline!r}, alpha {settings.alpha}, {correction} correction across the comparisons of each table; "
-        f"† significant difference to {settings.baseline}; bold: not significantly worse than the best; "
-        f"underline: second best. CE labeler: {result.labeler}, uncertain counted as {result.uncertain}. "
-        f"Tuning budget: {result.tuning}."
-    )
-    if settings.test == "seeds" and min(result.seeds.values()) < 6:
-        text += " Warning: with fewer than 6 seeds per-seed tests have little power."
-    for note in dict.fromkeys(result.notes):
-        text += f" Note: {note}."
-    return text
 
 
-def _cell_text(result: CellResult, i: int, k: int, fmt: str) -> str:
-    mean, std = 100 * result.mean[i, k], 100 * result.std[i, k]
-    text = f"{mean:.2f}" if std != std else f"{mean:.2f} ± {std:.2f}"
-    if fmt == "latex":
-        text = text.replace("±", r"$\pm$")
-    if result.best_tied[i, k]:
-        text = {"markdown": f"**{text}**", "latex": rf"\textbf{{{text}}}", "html": f"<b>{text}</b>"}.get(
-            fmt, f"{text} *"
-        )
-    elif result.second[i, k]:
-        text = {"markdown": f"<u>{text}</u>", "latex": rf"\underline{{{text}}}", "html": f"<u>{text}</u>"}.get(
-            fmt, f"{text} _"
-        )
-    if result.significant[i, k]:
-        text += DAGGER.get(fmt, "†")
-    return text
+def _terminal_entry(entry: Entry, ansi: bool) -> str:
+    text = entry.text
+    if ansi:
+        styles = (ANSI_BOLD if entry.bold else "") + (ANSI_UNDERLINE if entry.underline else "")
+        text = f"{styles}{text}{ANSI_RESET}" if styles else text
+    else:
+        text += (BOLD_MARK if entry.bold else "") + (SECOND_MARK if entry.underline else "")
+    return text + (DAGGER if entry.dagger else "")
 
 
-def _rows(result: CellResult, group: str, fmt: str) -> tuple[list[str], list[list[str]]]:
-    columns = [k for k, d in enumerate(result.metrics) if d.group == group]
-    header = ["method", "seeds", *(f"{result.metrics[k].label} {result.metrics[k].arrow}" for k in columns)]
-    rows = [
-        [name, str(result.seeds[name]), *(_cell_text(result, i, k, fmt) for k in columns)]
-        for i, name in enumerate(result.methods)
-    ]
-    return header, rows
+def _markdown_entry(entry: Entry) -> str:
+    text = entry.text.replace("|", "\\|")
+    if entry.underline:
+        text = f"<ins>{text}</ins>"
+    if entry.bold:
+        text = f"**{text}**"
+    return text + (DAGGER if entry.dagger else "")
 
 
-def render(results: Sequence[CellResult], settings: Settings, fmt: str) -> str:
-    """All cells of a store as one document in ``fmt``."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if fmt == "csv":
-        return _csv(results)
-    parts = []
-    for result in results:
-        for group in (NLG, CE):
-            header, rows = _rows(result, group, fmt)
-            if len(header) == 2:
-                continue
-            title = f"{group} metrics"
-            if fmt == "latex":
-                parts.append(_latex(header, rows, caption(result, settings), title))
-            elif fmt == "html":
-                body = tabulate(rows, header, tablefmt="unsafehtml")
-                parts.append(f"<h3>{html.escape(title)}</h3>\n{body}\n<p>{html.escape(caption(result, settings))}</p>")
-            else:
-                table = tabulate(rows, header, tablefmt="github" if fmt == "markdown" else "simple")
-                parts.append(f"{title}: {result.title}\n\n{table}\n\n{caption(result, settings)}")
-        if result.problems:
-            lines = "\n".join(f"- {p}" for p in result.problems)
-            parts.append(f"Incomplete grid ({result.title}):\n{lines}")
+def _problems_text(section: Section) -> str:
+    return "Incomplete grid:\n" + "\n".join(f"- {p}" for p in section.problems)
+
+
+def render_terminal(report: Report, *, ansi: bool = False) -> str:
+    parts = [header_line(report)]
+    for section in sections(report):
+        for table in section.tables:
+            rows = [[_terminal_entry(e, ansi) for e in row] for row in table.rows]
+            text = f"{table.title}\n\n{tabulate(rows, table.header, tablefmt='simple', disable_numparse=True)}"
+            if table.legend:
+                text += "\n" + legend(report.settings.baseline, "ansi" if ansi else "plain")
+            parts.append(f"{text}\n{table.caption}")
+        if section.lines or section.problems:
+            extra = "\n".join(section.lines)
+            if section.problems:
+                extra = f"{extra}\n{_problems_text(section)}".strip()
+            parts.append(extra if section.tables else f"{section.title}\n{extra}")
     return "\n\n".join(parts) + "\n"
 
 
-def _latex(header: list[str], rows: list[list[str]], text: str, title: str) -> str:
-    def esc(s: str) -> str:
-        return s.replace("_", r"\_").replace("%", r"\%").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
-
-    columns = "l" + "r" * (len(header) - 1)
-    body = " \\\\\n".join(" & ".join(esc(c) if "$" not in c and "\\" not in c else c for c in r) for r in rows)
-    return (
-        "\\begin{table}[t]\n\\centering\n"
-        f"\\caption{{{esc(title)}. {esc(text)}}}\n"
-        f"\\begin{{tabular}}{{{columns}}}\n\\toprule\n"
-        + " & ".join(esc(h) for h in header)
-        + " \\\\\n\\midrule\n"
-        + body
-        + " \\\\\n\\bottomrule\n\\end{tabular}\n\\end{table}"
-    )
+def render_markdown(report: Report) -> str:
+    parts = [f"# Leaderboard\n\n{header_line(report)}"]
+    for section in sections(report):
+        parts.append(f"## {section.title}")
+        for table in section.tables:
+            rows = [[_markdown_entry(e) for e in row] for row in table.rows]
+            body = tabulate(rows, table.header, tablefmt="github", disable_numparse=True)
+            marks = f"\n\n{legend(report.settings.baseline, 'markdown')}" if table.legend else ""
+            parts.append(f"### {table.title}\n\n{body}\n\n{table.caption}{marks}")
+        parts += section.lines
+        if section.problems:
+            parts.append(_problems_text(section))
+    return "\n\n".join(parts) + "\n"
 
 
-def _csv(results: Sequence[CellResult]) -> str:
+LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    "±": r"$\pm$",
+    "†": r"$^\dagger$",
+    "Δ": r"$\Delta$",
+    "²": r"$^2$",
+    "<": r"$<$",
+    ">": r"$>$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Plain text as LaTeX source (special characters escaped, symbols as math)."""
+    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _latex_entry(entry: Entry) -> str:
+    text = latex_escape(entry.text)
+    if entry.underline:
+        text = rf"\underline{{{text}}}"
+    if entry.bold:
+        text = rf"\textbf{{{text}}}"
+    return text + (r"$^\dagger$" if entry.dagger else "")
+
+
+def _latex_table(table: Table, label: str) -> str:
+    columns = "l" + "r" * (len(table.header) - 1)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{latex_escape(table.caption)}}}",  # captions name their cell and table
+        rf"\label{{{label}}}",
+        r"\resizebox{\linewidth}{!}{%",
+        rf"\begin{{tabular}}{{{columns}}}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in table.header) + r" \\",
+        r"\midrule",
+        *(" & ".join(_latex_entry(e) for e in row) + r" \\" for row in table.rows),
+        r"\bottomrule",
+        r"\end{tabular}}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines)
+
+
+def render_latex(report: Report) -> str:
+    parts = [
+        f"% {latex_escape(header_line(report))}",
+        r"% needs \usepackage{booktabs} and \usepackage{graphicx} (for \resizebox)",
+    ]
+    number = 0
+    for section in sections(report):
+        for table in section.tables:
+            number += 1
+            parts.append(_latex_table(table, f"tab:mtlbench-{number}"))
+        notes = section.lines + ([_problems_text(section)] if section.problems else [])
+        parts += [f"% {latex_escape(line)}" for note in notes for line in note.splitlines()]
+    return "\n\n".join(parts) + "\n"
+
+
+CSV_COLUMNS = (
+    "cell",
+    "group",
+    "method",
+    "seeds",
+    "metric",
+    "direction",
+    "mean",
+    "std",
+    "ci_low",
+    "ci_high",
+    "diff_vs_baseline",
+    "diff_ci_low",
+    "diff_ci_high",
+    "p_raw",
+    "p_corrected",
+    "significant_vs_baseline",
+    "not_worse_than_best",
+    "second_best",
+    "baseline",
+    "test",
+    "correction",
+    "alpha",
+)
+
+
+def _num(x: float) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{float(x):.6g}"
+
+
+def render_csv(report: Report) -> str:
+    """One row per (cell, method, metric) in raw units (0-1; Δm in percent), plus Δm% and mean rank."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        ["cell", "method", "seeds", "metric", "mean", "std", "ci_low", "ci_high", "p_vs_baseline", "significant"]
-    )
-    for result in results:
-        for i, name in enumerate(result.methods):
-            for k, definition in enumerate(result.metrics):
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    s = report.settings
+    common = [s.baseline, s.test, s.correction, f"{s.alpha:g}"]
+    for r in report.cells:
+        for i, name in enumerate(r.methods):
+            for k, d in enumerate(r.metrics):
                 writer.writerow(
                     [
-                        result.title,
+                        r.title,
+                        d.group,
                         name,
-                        result.seeds[name],
-                        definition.key,
-                        f"{result.mean[i, k]:.6f}",
-                        f"{result.std[i, k]:.6f}",
-                        f"{result.ci_low[i, k]:.6f}",
-                        f"{result.ci_high[i, k]:.6f}",
-                        "" if result.p_baseline[i, k] != result.p_baseline[i, k] else f"{result.p_baseline[i, k]:.6g}",
-                        bool(result.significant[i, k]),
+                        r.seeds[name],
+                        d.key,
+                        "higher" if d.higher_is_better else "lower",
+                        _num(r.mean[i, k]),
+                        _num(r.std[i, k]),
+                        _num(r.ci_low[i, k]),
+                        _num(r.ci_high[i, k]),
+                        _num(r.diff[i, k]),
+                        _num(r.diff_low[i, k]),
+                        _num(r.diff_high[i, k]),
+                        _num(r.p_raw[i, k]),
+                        _num(r.p_baseline[i, k]),
+                        bool(r.significant[i, k]),
+                        bool(r.best_tied[i, k]),
+                        bool(r.second[i, k]),
+                        *common,
                     ]
                 )
+            dm_p = r.delta_m_p[i]
+            writer.writerow(
+                [r.title, "MTL", name, r.seeds[name], "delta_m_percent", "higher", _num(r.delta_m[i]), "",
+                 _num(r.delta_m_low[i]), _num(r.delta_m_high[i]), "", "", "", "", _num(dm_p),
+                 bool(r.delta_m_significant[i]), "", "", *common]
+            )  # fmt: skip
+            writer.writerow(
+                [r.title, "MTL", name, r.seeds[name], "mean_rank", "lower", _num(r.mean_rank[i]), "", "", "", "", "",
+                 "", "", "", "", "", "", *common]
+            )  # fmt: skip
     return buffer.getvalue()
+
+
+def render(report: Report, fmt: str, *, ansi: bool = False) -> str:
+    """The whole report as text in ``fmt`` (HTML: see :mod:`mtlbench.stats.htmlpage`)."""
+    if fmt == "terminal":
+        return render_terminal(report, ansi=ansi)
+    if fmt == "markdown":
+        return render_markdown(report)
+    if fmt == "latex":
+        return render_latex(report)
+    if fmt == "csv":
+        return render_csv(report)
+    if fmt == "html":
+        from mtlbench.stats.htmlpage import render_html
+
+        return render_html(report)
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -1,22 +1,16 @@
-"""The statistics against independent implementations: scipy, scikit-posthocs, pycocoevalcap."""
+"""Across-cell statistics and corrections against independent implementations: scipy, scikit-posthocs."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scikit_posthocs as sp
-from pycocoevalcap.bleu.bleu import Bleu
 from scipy import stats
 
-from mtlbench.stats.across import delta_m, friedman, holm, nemenyi, nemenyi_cd, wilcoxon_holm
-from mtlbench.stats.bootstrap import MethodData, paired_bootstrap, percentile_interval
-from mtlbench.stats.catalogue import METRICS
-from mtlbench.stats.corpus import bleu
-from mtlbench.stats.features import Layout
+from mtlbench.stats.across import cliques, delta_m, friedman, nemenyi, nemenyi_cd, nemenyi_q, ranks, wilcoxon_holm
+from mtlbench.stats.correction import benjamini_hochberg, correct, holm
 
 SCORES = np.array(
     [
@@ -29,101 +23,101 @@ SCORES = np.array(
         [0.88, 0.85, 0.90, 0.80],
     ]
 )
+TIED = np.array(
+    [
+        [0.5, 0.5, 0.4, 0.3, 0.3],
+        [0.2, 0.6, 0.6, 0.1, 0.0],
+        [0.7, 0.7, 0.7, 0.2, 0.9],
+        [0.3, 0.4, 0.5, 0.4, 0.1],
+        [0.6, 0.6, 0.2, 0.3, 0.2],
+        [0.1, 0.3, 0.3, 0.3, 0.2],
+    ]
+)
 
 
-def test_friedman_and_iman_davenport_match_scipy() -> None:
-    result = friedman(SCORES)
-    chi2, p = stats.friedmanchisquare(*SCORES.T)
-    assert result.chi2 == pytest.approx(chi2) and result.p_chi2 == pytest.approx(p)
-    n, k = SCORES.shape
-    f = (n - 1) * chi2 / (n * (k - 1) - chi2)
-    assert result.iman_davenport == pytest.approx(f)
-    assert result.p_iman_davenport == pytest.approx(stats.f.sf(f, k - 1, (k - 1) * (n - 1)))
+@pytest.mark.parametrize("scores", [SCORES, TIED], ids=["no-ties", "ties"])
+def test_friedman_and_iman_davenport_match_scipy(scores: np.ndarray) -> None:
+    result = friedman(scores)
+    chi2, p = stats.friedmanchisquare(*scores.T)
+    assert result.chi2 == pytest.approx(chi2, rel=1e-12) and result.p_chi2 == pytest.approx(p, rel=1e-9)
+    n, k = scores.shape
+    f = (n - 1) * chi2 / (n * (k - 1) - chi2)  # Iman and Davenport (1980), Demsar (2006) eq. 2
+    assert result.iman_davenport == pytest.approx(f, rel=1e-12)
+    assert result.p_iman_davenport == pytest.approx(stats.f.sf(f, k - 1, (k - 1) * (n - 1)), rel=1e-9)
+    np.testing.assert_allclose(result.mean_ranks, stats.rankdata(-scores, axis=1).mean(0))
 
 
-def test_wilcoxon_matches_scipy_then_holm() -> None:
-    adjusted = wilcoxon_holm(SCORES)
-    raw = [stats.wilcoxon(SCORES[:, i], SCORES[:, j]).pvalue for i in range(4) for j in range(i + 1, 4)]
-    np.testing.assert_allclose(adjusted[np.triu_indices(4, 1)], holm(np.array(raw)))
+def test_ranks_are_one_for_the_best_and_share_ties() -> None:
+    np.testing.assert_array_equal(ranks(np.array([[0.3, 0.9, 0.3]])), [[2.5, 1.0, 2.5]])
+
+
+@pytest.mark.parametrize("scores", [SCORES, TIED], ids=["no-ties", "ties"])
+def test_wilcoxon_matches_scipy_and_scikit_posthocs_then_holm(scores: np.ndarray) -> None:
+    k = scores.shape[1]
+    adjusted = wilcoxon_holm(scores)
+    raw = [stats.wilcoxon(scores[:, i], scores[:, j]).pvalue for i in range(k) for j in range(i + 1, k)]
+    np.testing.assert_allclose(adjusted[np.triu_indices(k, 1)], holm(np.array(raw)), rtol=1e-12)
+    np.testing.assert_allclose(adjusted, adjusted.T)
+    if scores is SCORES:  # scikit-posthocs's own pairwise Wilcoxon with Holm
+        expected = sp.posthoc_wilcoxon(scores.T.tolist(), p_adjust="holm").to_numpy()
+        np.testing.assert_allclose(adjusted, expected, rtol=1e-9)
 
 
 def test_holm_on_a_hand_checked_example() -> None:
     # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> monotone 0.06
     np.testing.assert_allclose(holm(np.array([0.01, 0.04, 0.03, 0.005])), [0.03, 0.06, 0.06, 0.02])
     np.testing.assert_allclose(holm(np.array([0.5, np.nan, 0.9])), [1.0, np.nan, 1.0])  # 0.5*2, max(1.0, 0.9)
+    # at alpha 0.05 Holm rejects 0.005 (< 0.0125) and 0.01 (< 0.0167), then stops at 0.03 (> 0.025)
+    assert list(holm(np.array([0.01, 0.04, 0.03, 0.005])) < 0.05) == [True, False, False, True]
 
 
-def test_nemenyi_matches_scikit_posthocs_and_demsars_critical_difference() -> None:
-    expected = sp.posthoc_nemenyi_friedman(SCORES).to_numpy()
-    np.testing.assert_allclose(nemenyi(SCORES), expected, atol=1e-6)
-    # Demsar (2006), Table 5: q_0.05 = 2.569 for k = 4
+def test_benjamini_hochberg_matches_scipy_and_skips_nans() -> None:
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.uniform(0, 0.01, 5), rng.uniform(0, 1, 20)])
+    np.testing.assert_allclose(benjamini_hochberg(p), stats.false_discovery_control(p, method="bh"), rtol=1e-12)
+    grid = np.array([[np.nan, 0.01], [0.04, 0.03]])
+    expected = stats.false_discovery_control([0.01, 0.04, 0.03], method="bh")
+    np.testing.assert_allclose(correct(grid, "bh"), [[np.nan, expected[0]], [expected[1], expected[2]]])
+
+
+def test_nemenyi_matches_scikit_posthocs() -> None:
+    for scores in (SCORES, TIED):
+        expected = sp.posthoc_nemenyi_friedman(scores).to_numpy()
+        np.testing.assert_allclose(nemenyi(scores), expected, atol=1e-6)
+
+
+def test_critical_difference_matches_demsars_table_and_scikit_posthocs_verdicts() -> None:
+    # Demsar (2006), Table 5a: q_0.05 for k = 2..10
+    table = [1.960, 2.343, 2.569, 2.728, 2.850, 2.949, 3.031, 3.102, 3.164]
+    np.testing.assert_allclose([nemenyi_q(k) for k in range(2, 11)], table, atol=1.5e-3)  # table rounds to 3 places
     assert nemenyi_cd(4, 7) == pytest.approx(2.569 * math.sqrt(4 * 5 / (6 * 7)), abs=2e-3)
+    rng = np.random.default_rng(4)
+    for _ in range(20):  # a mean-rank gap beyond the CD is exactly what scikit-posthocs calls significant
+        scores = rng.normal(size=(12, 6)) + np.linspace(0, 1.5, 6)
+        gaps = np.abs(np.subtract.outer(*(2 * [ranks(scores).mean(0)])))
+        reference = sp.posthoc_nemenyi_friedman(scores).to_numpy()
+        off = ~np.eye(6, dtype=bool)
+        np.testing.assert_array_equal((gaps > nemenyi_cd(6, 12))[off], (reference < 0.05)[off])
 
 
-def test_delta_m_sign_convention() -> None:
-    means = np.array([[0.5, 10.0], [0.55, 9.0]])
+def test_cliques_on_a_hand_checked_example() -> None:
+    mean_ranks = np.array([1.0, 2.0, 3.0, 4.0])
+    p = np.ones((4, 4))
+    p[0, 2] = p[2, 0] = p[0, 3] = p[3, 0] = p[1, 3] = p[3, 1] = 0.01  # 0~1, 1~2, 2~3 only
+    assert cliques(mean_ranks, p, 0.05) == [(0, 1), (1, 2), (2, 3)]
+    p[1, 3] = p[3, 1] = 1.0
+    assert cliques(mean_ranks, p, 0.05) == [(0, 1), (1, 2, 3)]
+    assert cliques(mean_ranks, np.full((4, 4), 0.001), 0.05) == []
+
+
+def test_delta_m_sign_convention_and_task_averaging() -> None:
     # +10% on a higher-is-better metric, -10% on a lower-is-better one: both improvements
-    np.testing.assert_allclose(delta_m(means, 0, np.array([True, False])), [0.0, 10.0])
-
-
-def _mean_layout() -> tuple[Layout, list]:
-    definition = METRICS["ROUGE_L"]
-    return Layout(definition.blocks), [definition]
-
-
-def test_bootstrap_interval_of_a_mean_matches_scipy() -> None:
-    rng = np.random.default_rng(5)
-    x = rng.gamma(2.0, 0.2, size=300)
-    layout, defs = _mean_layout()
-    result = paired_bootstrap(
-        layout, defs, [MethodData("m", (x[:, None],))], resamples=20_000, rng=np.random.default_rng(1)
-    )
-    low, high = percentile_interval(result.samples)
-    reference = stats.bootstrap(
-        (x,), np.mean, n_resamples=20_000, method="percentile", random_state=2
-    ).confidence_interval
-    width = reference.high - reference.low
-    # two independent Monte Carlo estimates of the same quantiles: agree within 5% of the width
-    assert abs(low[0, 0] - reference.low) < 0.05 * width and abs(high[0, 0] - reference.high) < 0.05 * width
-
-
-def test_bleu_recomputed_from_stats_equals_pycocoevalcap_on_a_subset(shared_iu: Path) -> None:
-    from mtlbench.metrics.nlg import bleu_stats
-
-    folder = shared_iu / "sample_predictions"
-    preds = json.loads((folder / "test_preds.json").read_text())
-    refs = json.loads((folder / "test_refs.json").read_text())
-    ids = sorted(preds)[::3]
-    comps = bleu_stats([preds[i][0] for i in ids], [refs[i][0] for i in ids])
-    matrix = np.array([[c["testlen"], c["reflen"], *c["guess"], *c["correct"]] for c in comps], float)
-    expected, _ = Bleu(4).compute_score({i: refs[i] for i in ids}, {i: preds[i] for i in ids}, verbose=0)
-    assert [float(bleu(matrix.sum(0), n)) for n in (1, 2, 3, 4)] == pytest.approx(expected, rel=1e-12)
-
-
-def _simulate(rng: np.random.Generator, effect: float, n: int = 80, seeds: int = 3) -> list[MethodData]:
-    difficulty = rng.normal(0.5, 0.15, size=n)
-    methods = []
-    for m in range(2):
-        runs = tuple(
-            (difficulty + (effect if m else 0.0) + rng.normal(0, 0.02) + rng.normal(0, 0.1, size=n))[:, None]
-            for _ in range(seeds)
-        )
-        methods.append(MethodData(str(m), runs))
-    return methods
-
-
-def test_calibration_same_distribution_rejected_at_about_the_nominal_rate_and_real_effect_found() -> None:
-    from mtlbench.stats.bootstrap import two_sided_p
-
-    layout, defs = _mean_layout()
-    rng = np.random.default_rng(11)
-    rejections = 0
-    for _ in range(200):
-        result = paired_bootstrap(layout, defs, _simulate(rng, 0.0), resamples=300, rng=rng)
-        rejections += two_sided_p(result.samples[:, 1, 0] - result.samples[:, 0, 0]) < 0.05
-    assert 0.02 <= rejections / 200 <= 0.09
-    detected = 0
-    for _ in range(20):
-        result = paired_bootstrap(layout, defs, _simulate(rng, 0.08), resamples=300, rng=rng)
-        detected += two_sided_p(result.samples[:, 1, 0] - result.samples[:, 0, 0]) < 0.05
-    assert detected >= 18
+    assert delta_m(np.array([0.55, 9.0]), np.array([0.5, 10.0]), [True, False], ["a", "a"]) == pytest.approx(10.0)
+    # task A: +10% and +30% -> +20%; task B: -4% -> mean over tasks +8%
+    method, base = np.array([1.1, 1.3, 0.48]), np.array([1.0, 1.0, 0.5])
+    assert delta_m(method, base, [True, True, True], ["A", "A", "B"]) == pytest.approx(8.0)
+    # a metric whose baseline is 0 is left out, and with it task A: only B's +20% remains
+    assert delta_m(np.array([0.2, 0.6]), np.array([0.0, 0.5]), [True, True], ["A", "B"]) == pytest.approx(20.0)
+    # vectorised over leading axes
+    out = delta_m(np.array([[1.1, 1.0], [0.9, 1.0]]), np.array([1.0, 1.0]), [True, True], ["A", "B"])
+    np.testing.assert_allclose(out, [5.0, -5.0])

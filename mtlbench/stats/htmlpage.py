@@ -1,0 +1,98 @@
+"""The leaderboard as one self-contained HTML page: styles inline, the CD diagram embedded as PNG.
+
+Hovering a figure shows its confidence interval and p-values. Without matplotlib (the optional
+extra 'plots') the page says so in one line where the diagram would be.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from mtlbench.stats.document import Entry, Report, Table, header_line, sections
+from mtlbench.stats.plots import PlotsUnavailable, cd_diagram_png
+from mtlbench.stats.ranking import Ranking
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0 0.3em; font-variant-numeric: tabular-nums; }
+figure { margin: 1em 0; }
+figcaption { font-size: 0.85em; color: #444; max-width: 60em; }
+th, td { padding: 0.25em 0.7em; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+thead tr { border-top: 2px solid #222; border-bottom: 1px solid #222; }
+tbody tr:last-child { border-bottom: 2px solid #222; }
+.legend, .note { font-size: 0.85em; color: #444; }
+.problems { color: #a40000; }
+"""
+
+
+def _entry(entry: Entry) -> str:
+    text = escape(entry.text)
+    if entry.underline:
+        text = f"<u>{text}</u>"
+    if entry.bold:
+        text = f"<strong>{text}</strong>"
+    if entry.dagger:
+        text += "<sup>&dagger;</sup>"
+    title = f' title="{escape(entry.tip)}"' if entry.tip else ""
+    return f"<td{title}>{text}</td>"
+
+
+def _table(table: Table, baseline: str) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in table.header)
+    body = "\n".join("<tr>" + "".join(_entry(e) for e in row) + "</tr>" for row in table.rows)
+    legend = (
+        '<p class="legend"><strong>bold</strong>: not significantly worse than the best; <u>underlined</u>: '
+        f"second-best mean; &dagger;: significantly different from {escape(baseline)}.</p>"
+        if table.legend
+        else ""
+    )
+    return (
+        f"<h3>{escape(table.title)}</h3>\n<figure>\n<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n"
+        f"</tbody>\n</table>\n<figcaption>{escape(table.caption)}</figcaption>\n</figure>\n{legend}"
+    )
+
+
+def cd_png(ranking: Ranking) -> bytes:
+    """The critical-difference diagram of ``ranking`` (raises PlotsUnavailable without matplotlib)."""
+    test = "Holm-corrected Wilcoxon" if ranking.posthoc == "wilcoxon" else "Nemenyi"
+    title = f"Mean ranks over {len(ranking.blocks)} blocks; bars join methods {test} does not tell apart"
+    return cd_diagram_png(ranking.methods, ranking.mean_ranks, ranking.groups, cd=ranking.cd, title=title)
+
+
+def _figure(report: Report) -> str:
+    if isinstance(report.ranking, str):
+        return ""
+    try:
+        png = cd_png(report.ranking)
+    except PlotsUnavailable as err:
+        return f'<p class="note">No critical-difference diagram: {escape(str(err))}.</p>'
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img alt="critical-difference diagram" src="data:image/png;base64,{data}">'
+        "<figcaption class='note'>Critical-difference diagram (Demsar 2006).</figcaption></figure>"
+    )
+
+
+def render_html(report: Report, title: str = "mtlbench leaderboard") -> str:
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="note">{escape(header_line(report))}</p>',
+    ]
+    if report.empty:
+        parts.append(f"<p>No finished runs in {escape(report.results)} yet: nothing to rank.</p>")
+    for section in sections(report) if not report.empty else []:
+        parts.append(f"<h2>{escape(section.title)}</h2>")
+        parts += [_table(t, report.settings.baseline) for t in section.tables]
+        if section.title == "Across cells":
+            parts.append(_figure(report))
+        parts += [f'<p class="note">{escape(line)}</p>' for line in section.lines]
+        if section.problems:
+            items = "".join(f"<li>{escape(p)}</li>" for p in section.problems)
+            parts.append(f'<div class="problems"><p>Incomplete grid:</p><ul>{items}</ul></div>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,143 @@
+"""Read one cell's finished runs from the store into aligned per-example statistics matrices.
+
+Every run of a cell must be scored on the same test examples; they are aligned by example id.
+Whatever cannot be used (an unreadable file, examples some runs lack, a metric whose statistics
+some run did not store) is said in ``problems`` or ``notes``, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mtlbench.results import CONFIG, EXAMPLES, METRICS, read_json, read_jsonl
+from mtlbench.stats.bootstrap import MethodData
+from mtlbench.stats.catalogue import METRICS as METRIC_DEFS
+from mtlbench.stats.catalogue import MetricDef, variants
+from mtlbench.stats.features import Layout, build_blocks
+from mtlbench.stats.store import Cell, RunRef
+
+
+@dataclass
+class CellData:
+    """A cell's runs ready for statistics: one MethodData per method with a usable run."""
+
+    title: str
+    layout: Layout
+    metrics: list[MetricDef]
+    methods: list[MethodData]
+    n_examples: int
+    labeler: str = ""
+    uncertain: str = "positive"
+    tuning: str = ""
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _read_run(ref: RunRef) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    rows = read_jsonl(ref.path / EXAMPLES)
+    if not rows:
+        raise ValueError(f"{EXAMPLES} is empty")
+    if any("id" not in row for row in rows):
+        raise ValueError(f"a line of {EXAMPLES} has no 'id'")
+    metrics = read_json(ref.path / METRICS) if (ref.path / METRICS).is_file() else {}
+    return rows, metrics
+
+
+def _tuning_text(metrics: dict[str, Any]) -> str:
+    tuning = metrics.get("tuning") or {}
+    trials = tuning.get("trials") or tuning.get("budget")
+    if trials:
+        return f"{trials} trials per method (learning rate and the method's own hyper-parameters), chosen on validation"
+    return "none (every method at its default hyper-parameters)"
+
+
+def load_cell(cell: Cell) -> CellData | str:
+    """The cell's data, or a one-line reason why nothing in it can be compared."""
+    problems = [f"failed: {r.method} seed {r.seed} ({r.reason or 'no reason recorded'})" for r in cell.failed()]
+    problems += [f"not finished: {r.method} seed {r.seed} ({r.state})" for r in cell.unfinished()]
+    problems += [f"never run: {m} seed {s}" for m, s in cell.missing()]
+    problems += [f"{c} finished runs of {m} seed {s}: only the first run id counts" for m, s, c in cell.duplicates()]
+    runs: dict[str, list[tuple[RunRef, list[dict[str, Any]]]]] = {}
+    first_metrics: dict[str, Any] | None = None
+    for method in cell.methods:
+        for ref in cell.done(method):
+            try:
+                rows, metrics = _read_run(ref)
+            except (OSError, ValueError, json.JSONDecodeError) as err:
+                problems.append(f"unreadable: {method} seed {ref.seed} ({ref.path}: {err})")
+                continue
+            runs.setdefault(method, []).append((ref, rows))
+            first_metrics = first_metrics if first_metrics is not None else metrics
+    if not runs:
+        return "no finished run can be read"
+    spec = read_json(next(iter(runs.values()))[0][0].path / CONFIG)["spec"]
+    uncertain = str((spec.get("eval") or {}).get("uncertain", "positive"))
+    id_sets = [{row["id"] for row in rows} for method_runs in runs.values() for _, rows in method_runs]
+    common = set.intersection(*id_sets)
+    union = set.union(*id_sets)
+    if not common:
+        return "the runs share no test example (different test sets?)"
+    if len(common) < len(union):
+        problems.append(
+            f"{len(union) - len(common)} test examples are missing from some runs; "
+            f"every statistic uses the {len(common)} examples all runs have"
+        )
+    order = sorted(common)
+    wanted = {b for key in METRIC_DEFS for d in variants(key) for b in d.blocks}
+    built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]] = {}
+    for method, method_runs in runs.items():
+        for ref, rows in method_runs:
+            by_id = {row["id"]: row for row in rows}
+            built.setdefault(method, []).append((ref, build_blocks([by_id[i] for i in order], uncertain, wanted)))
+    metrics, notes = _choose_metrics(built)
+    if not metrics:
+        return "the runs hold no per-example statistics of any leaderboard metric"
+    layout = Layout(tuple(dict.fromkeys(b for d in metrics for b in d.blocks)))
+    data = [
+        MethodData(
+            method,
+            tuple(layout.assemble(blocks, len(order)) for _, blocks in method_runs),
+            tuple(ref.seed for ref, _ in method_runs),
+        )
+        for method, method_runs in built.items()
+    ]
+    most = max(len(m.runs) for m in data)
+    problems += [f"{m.name} has {len(m.runs)} of {most} seeds" for m in data if len(m.runs) < most]
+    first_metrics = first_metrics or {}
+    return CellData(
+        title=cell.key.title,
+        layout=layout,
+        metrics=metrics,
+        methods=data,
+        n_examples=len(order),
+        labeler=str(
+            (first_metrics.get("eval") or {}).get("labeler_description") or spec.get("eval", {}).get("labeler")
+        ),
+        uncertain=uncertain,
+        tuning=_tuning_text(first_metrics),
+        notes=notes,
+        problems=problems,
+    )
+
+
+def _choose_metrics(built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]]) -> tuple[list[MetricDef], list[str]]:
+    """Per leaderboard metric, the first variant every run can compute; notes on fallbacks and gaps."""
+    metrics: list[MetricDef] = []
+    notes: list[str] = []
+    missing: list[str] = []
+    for key in METRIC_DEFS:
+        for definition in variants(key):
+            if all(all(b in blocks for b in definition.blocks) for runs in built.values() for _, blocks in runs):
+                metrics.append(definition)
+                if definition.note:
+                    notes.append(definition.note)
+                break
+        else:
+            missing.append(METRIC_DEFS[key].label)
+    if missing:
+        notes.append(f"not reported, as some runs lack their per-example statistics: {', '.join(missing)}")
+    return metrics, notes
