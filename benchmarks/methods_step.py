@@ -2,15 +2,19 @@
 
 Each round times one step of every method in a shuffled order on the same batch, so slow
 drift of the machine (other processes, thermal state) hits all methods alike; the ratio
-of medians over rounds is reported. Default backbone (tiny CNN + Transformer, 64 px,
-2 views, 60-token reports), K = 2 (report, cls) and K = 3 (report, cls, align).
+of medians over rounds is reported, with the spread (interquartile range over the median).
+Default backbone (tiny CNN + Transformer, 64 px, 2 views, 60-token reports, batch 16),
+K = 2 (report, cls) and K = 3 (report, cls, align). A step is the training pipeline's own
+(``Trainer.step``: forward, the engine, clipping, AdamW, method hooks such as FAMO's extra
+forward pass), without the diagnostic probes of loss-weighting methods (``probe_every=0``).
 
-    .venv/bin/python benchmarks/methods_step.py --rounds 30 --out benchmarks/methods_step.md
+    .venv/bin/python benchmarks/methods_step.py --rounds 15 --threads 1 --out benchmarks/methods_step.md
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
@@ -63,8 +67,8 @@ def _step(trainer: Trainer, batch: Batch) -> float:
     return time.perf_counter() - start
 
 
-def measure(tasks: tuple[str, ...], rounds: int, warmup: int, vocab: int = 300) -> dict[str, float]:
-    """Median step seconds per method, all methods interleaved in each round."""
+def measure(tasks: tuple[str, ...], rounds: int, warmup: int, vocab: int = 300) -> dict[str, list[float]]:
+    """Step seconds per method and round, all methods interleaved in each round."""
     supported = set(BACKBONES.get("transformer").supported_tasks())
     if not set(tasks) <= supported:
         return {}
@@ -79,41 +83,56 @@ def measure(tasks: tuple[str, ...], rounds: int, warmup: int, vocab: int = 300) 
             seconds = _step(setups[name], batch)
             if r >= warmup:
                 times[name].append(seconds)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
+
+
+def _spread(ts: list[float]) -> float:
+    """Interquartile range over the median: how noisy the machine was for this method."""
+    q = statistics.quantiles(ts, n=4)
+    return (q[2] - q[0]) / statistics.median(ts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     lines = [
-        "| method | K=2 step (ms) | K=2 ratio to ls | K=3 step (ms) | K=3 ratio to ls |",
-        "|---|---|---|---|---|",
+        "| method | K=2 step (ms) | K=2 ratio to ls | K=2 IQR/median "
+        "| K=3 step (ms) | K=3 ratio to ls | K=3 IQR/median |",
+        "|---|---|---|---|---|---|---|",
     ]
+    load_before = os.getloadavg()[0]
     k2 = measure(("report", "cls"), args.rounds, args.warmup)
     k3 = measure(("report", "cls", "align"), args.rounds, args.warmup)
+    load_after = os.getloadavg()[0]
     for name in METHODS.names():
         cells = []
         for res in (k2, k3):
             if name in res:
-                cells += [f"{1000 * res[name]:.1f}", f"{res[name] / res['ls']:.2f}"]
+                median, base = statistics.median(res[name]), statistics.median(res["ls"])
+                cells += [f"{1000 * median:.1f}", f"{median / base:.2f}", f"{_spread(res[name]):.2f}"]
             else:
-                cells += ["-", "-"]
+                cells += ["-", "-", "-"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     header = (
-        f"Step time per method (median of {args.rounds} interleaved rounds, {args.warmup} warm-up), "
-        f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}.\n"
+        f"Step time per method (median of {args.rounds} interleaved rounds after {args.warmup} warm-up), "
+        f"torch {torch.__version__}, {args.threads} thread(s), {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} logical CPUs, 1-minute load average {load_before:.1f} before and "
+        f"{load_after:.1f} after (other jobs were running on this shared machine).\n"
     )
     text = header + "\n" + "\n".join(lines) + "\n"
     print(text)
     if args.out:
         args.out.write_text(
             "# Training-step time by method\n\nCommand: `.venv/bin/python benchmarks/methods_step.py "
-            f"--rounds {args.rounds} --threads {args.threads} --out {args.out}`\n\n" + text
+            f"--rounds {args.rounds} --warmup {args.warmup} --threads {args.threads} --out {args.out}`\n\n"
+            + text
+            + "\nSee also `methods_nash_solver.md` (Nash-MTL's solver against cvxpy) and "
+            "`methods_came_adam.md` (CAME-Grad's gain under Adam).\n"
         )
 
 

@@ -1,9 +1,16 @@
 """MTL methods: a registry of gradient-combination and loss-weighting rules.
 
-Every method is callable on a plain matrix::
+Every registered method is callable on a plain matrix, with its official defaults::
 
     from mtlbench.methods import combine
-    d = combine("pcgrad", G)            # G: [K, P] -> [P]
+    d = combine("pcgrad", G)                      # G: torch.Tensor [K, P] -> [P]
+    d = combine("cagrad", G, c=0.5, rescale=0)    # hyper-parameters as keyword arguments
+    d = combine("famo", G, losses)                # loss-weighting methods need the K losses
+
+``combine`` is ONE fresh step. Stateful methods (Nash-MTL's update period, GradVac's EMA
+targets, FAMO's logits, DWA's loss history, RLW's generator) keep their state in the object
+that :func:`create` returns; call its ``aggregate`` step after step to use it. Each class's
+docstring names its paper and official code, its defaults, and every deviation from them.
 """
 
 from __future__ import annotations

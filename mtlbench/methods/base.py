@@ -8,16 +8,23 @@ Per training step the engine drives a method like this (hooks default to no-ops)
 
     method.setup(K)                          # once, before the optimiser collects extra_parameters()
     # gradient method (uses_task_gradients):
-    agg = method.aggregate(G, losses)        # G: [K, P] rows w.r.t. `gradient_source`
+    w = method.reuse_weights(losses)         # weights to reuse (Nash-MTL's update period) or None;
+                                             # with weights: one backward pass of sum_i w_i L_i
+    agg = method.aggregate(G, losses)        # otherwise: G [K, P], rows w.r.t. `gradient_source`
     # loss-weighting method:
     total = method.weighted_loss(losses)     # exactly once per step; total.backward()
     optimizer.step()
     method.observe(losses_after_step)        # FAMO: the same batch's losses AFTER the step
     method.end_epoch()                       # DWA: after the last step of every epoch
+
+A step with one backward pass (loss weighting, reused weights) has its shared gradient clipped
+to ``method.max_norm`` when that is > 0, as ``aggregate`` clips the direction it returns.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +37,8 @@ from mtlbench.errors import MtlbenchError
 from mtlbench.registry import Registry, require_subclass
 
 GradientSource = Literal["parameters", "representation"]
+
+LOGGER = logging.getLogger("mtlbench.methods")
 
 
 @dataclass
@@ -63,6 +72,12 @@ class Method(ABC):
 
     registered_name: ClassVar[str] = ""
 
+    max_norm: float = 0.0
+    """Cap on the norm of the shared update (0: none). Nash-MTL's and FAMO's official code clip the
+    shared parameters' gradient to it after the backward pass. ``aggregate`` applies it to its
+    direction; the engine applies it after a step that has one backward pass (loss weighting,
+    reused weights), where no direction is formed."""
+
     def setup(self, n_tasks: int) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Called once by the engine with the number of tasks, before ``extra_parameters()``.
 
@@ -84,6 +99,16 @@ class Method(ABC):
     def end_epoch(self, mean_losses: Tensor | None = None) -> None:  # noqa: B027 (an optional hook: a no-op by default)
         """Called after the last step of every epoch. ``mean_losses`` [K]: the epoch's mean training
         losses; when omitted, a method that needs them (DWA) uses the losses it saw this epoch."""
+
+    def reuse_weights(self, losses: Tensor) -> Tensor | None:
+        """[K] task weights to apply this step WITHOUT per-task gradients, or None to ask for them.
+
+        Called by the engine once per step before it takes the K backward passes. A method with
+        its own update period (Nash-MTL's ``update_weights_every``) answers with its last weights
+        on the steps in between and counts the step as taken, so the engine does one backward
+        pass of ``sum_i w_i L_i`` instead of K. The default never reuses.
+        """
+        return None
 
     @abstractmethod
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
@@ -122,8 +147,10 @@ class LossWeightingMethod(Method):
         if losses is None:
             raise MtlbenchError(f"{type(self).__name__} weights task losses: pass losses= (a [K] tensor)")
         check_inputs(grads, losses)
-        weights = self.loss_weights(losses.detach())
-        return Aggregation(direction=weights.to(grads.dtype) @ grads, weights=weights.to(grads.dtype))
+        weights = self.loss_weights(losses.detach()).to(device=grads.device, dtype=grads.dtype)
+        direction, clip = clip_to_norm(weights @ grads, self.max_norm)
+        info = {"clip_scale": clip} if self.max_norm > 0 else {}
+        return Aggregation(direction=direction, weights=weights * clip, info=info)
 
 
 METHODS: Registry[type[Method]] = Registry("method", "mtlbench.methods", check=require_subclass(Method))
@@ -141,6 +168,44 @@ def check_inputs(grads: Tensor, losses: Tensor | None = None) -> int:
         shape = tuple(losses.shape) if isinstance(losses, Tensor) else type(losses).__name__
         raise MtlbenchError(f"losses must be a [K] = [{k}] tensor matching grads, got {shape}")
     return k
+
+
+def non_finite(grads: Tensor, gram: Tensor) -> Aggregation | None:
+    """A NaN update when the gradients hold NaN or inf (None when they are finite).
+
+    Under fp16 mixed precision the first steps often overflow; ``GradScaler`` then skips the step
+    and lowers its scale, so a method must pass the non-finite values on, not fail in a solver.
+    Without a scaler the NaN reaches the parameters and the run is reported as diverged.
+    """
+    if bool(torch.isfinite(gram).all()):
+        return None
+    k, p = grads.shape
+    nan = math.nan
+    return Aggregation(
+        direction=torch.full((p,), nan, dtype=grads.dtype, device=grads.device),
+        weights=torch.full((k,), nan, dtype=grads.dtype, device=grads.device),
+        info={"non_finite": 1.0},
+    )
+
+
+def clip_to_norm(direction: Tensor, max_norm: float) -> tuple[Tensor, float]:
+    """``direction`` scaled down to norm ``max_norm`` when longer (0: no cap), and the factor used."""
+    if max_norm <= 0:
+        return direction, 1.0
+    norm = float(torch.linalg.vector_norm(direction, dtype=torch.float64))
+    if not math.isfinite(norm) or norm <= max_norm:  # NaN/inf: the step is diverging, let it show
+        return direction, 1.0
+    scale = max_norm / norm
+    return direction * scale, scale
+
+
+def log_fallback(method: str, reason: str, fallback: str) -> None:
+    """Say once per occurrence, in the Python log, that a solver failed and a fallback was used.
+
+    The same fact is in the step's ``info["fallback"]`` (training log, metrics summary); this line
+    makes it visible to a user watching the console.
+    """
+    LOGGER.warning("%s: %s; falling back to %s for this step", method, reason, fallback)
 
 
 def check_choice(method: str, name: str, value: object, choices: Iterable[object]) -> None:

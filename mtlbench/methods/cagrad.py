@@ -9,7 +9,16 @@ import torch
 from torch import Tensor
 
 from mtlbench.methods._linalg import gram, normalized, to_list, weighted_sum
-from mtlbench.methods.base import METHODS, Aggregation, Method, check_choice, check_inputs, check_range
+from mtlbench.methods.base import (
+    METHODS,
+    Aggregation,
+    Method,
+    check_choice,
+    check_inputs,
+    check_range,
+    log_fallback,
+    non_finite,
+)
 from mtlbench.methods.solvers import simplex_minimize
 
 
@@ -46,6 +55,12 @@ def cagrad_step(g: Tensor, c: float, *, max_iter: int = 200) -> CAGradStep:
     solution = simplex_minimize(g_n, g_n @ uniform, radius, max_iter=max_iter)
     ok = solution.converged and bool(torch.isfinite(solution.x).all())
     w = solution.x if ok else uniform
+    if not ok:
+        log_fallback(
+            "cagrad",
+            f"dual not solved in {solution.iterations} iterations (KKT residual {solution.residual:.3g})",
+            "uniform dual weights",
+        )
     info.update(iterations=float(solution.iterations), kkt_residual=solution.residual, fallback=0.0 if ok else 1.0)
     gw_sq = max(float(w @ g_n @ w), 0.0)
     if gw_sq <= 1e-24:  # g_w* = 0: the direction through it is undefined; keep g_0
@@ -87,7 +102,10 @@ class CAGrad(Method):
 
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         k = check_inputs(grads, losses)
-        step = cagrad_step(gram(grads), self.c, max_iter=self.max_iter)
+        g = gram(grads)
+        if (bad := non_finite(grads, g)) is not None:
+            return bad
+        step = cagrad_step(g, self.c, max_iter=self.max_iter)
         divisor = {0: 1.0, 1: 1.0 + self.c**2, 2: 1.0 + self.c}[self.rescale]
         weights = step.coeffs / divisor * (k if self.reduction == "sum" else 1)
         info = {"dual_weights": to_list(step.dual_weights), **step.info}

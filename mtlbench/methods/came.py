@@ -10,15 +10,20 @@ from torch import Tensor
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.methods._linalg import gram, to_list, weighted_sum
-from mtlbench.methods.base import METHODS, Aggregation, Method, check_choice, check_inputs, check_range
+from mtlbench.methods.base import METHODS, Aggregation, Method, check_choice, check_inputs, check_range, non_finite
 from mtlbench.methods.cagrad import cagrad_step
+
+PAPER_TASK_WEIGHTS = (1.0, 4.0)
+"""The paper's ``task_weights=[1.0, cls_weight]`` with cls_weight 4, for [report, cls]."""
 
 
 @METHODS.register("came-grad", aliases=("came", "camegrad", "came_grad"))
 class CAMEGrad(Method):
-    """CAME-Grad (Zhang et al., ICML 2026, "The Double Dilemma in Multi-Task Radiology Report
-    Generation") - a RECONSTRUCTION from the paper's description: the authors withheld the
-    optimizer's code, so this is our reading of it, not their implementation.
+    """CAME-Grad (Zhang et al., ICML 2026): a RECONSTRUCTION from the paper, whose code was withheld.
+
+    "The Double Dilemma in Multi-Task Radiology Report Generation". The authors withheld the
+    optimizer's code, so this is our reading of the paper's description, not their
+    implementation; results under this name are results of the reconstruction.
 
     What the paper states: it wraps AdamW and is called as ``step([loss_lm, loss_cls],
     task_weights=[1.0, 4.0])``; rho = 0.5 ("conflict radius"), kappa = 1.5 ("magnitude gain"),
@@ -26,7 +31,9 @@ class CAMEGrad(Method):
     conflict-averse projection (crediting CAGrad), (S2) energy injection restoring the magnitude
     lost to cancellation, (S3) adaptive fusion with the weighted linear gradient.
 
-    Reconstruction, with h_i = w_i g_i (``task_weights``, default [1, 4]) and g_LS = sum_i h_i:
+    Reconstruction, with h_i = w_i g_i (``task_weights``, default [1, 4] for [report, cls], the
+    paper's ``[loss_lm, loss_cls]``; with more tasks the default gives each further task 1, any
+    other list needs one weight per task) and g_LS = sum_i h_i:
 
     - S1 (``rectify``): d = CAGrad direction on the rows h_i with c = rho, no rescale, sum
       convention (= ``cagrad(c=rho, rescale=0)`` on the weighted rows, = g_LS when c = 0).
@@ -37,11 +44,17 @@ class CAMEGrad(Method):
       (cos(h_i, h_j) < 0 for some pair) and 1 otherwise (``nu_schedule="conflict"``), or
       nu_t = nu always (``"constant"``). Off: out = d_E.
 
-    With all three stages off it equals ``ls`` with ``weights=task_weights``. Note that under
-    Adam(W) a constant gain is almost a no-op (Adam divides by the running RMS of the gradient,
-    so c * g gives the same steps up to eps); only the step-to-step variation of the gain -
-    |d| and N_ref changing with the conflict - reaches the parameters. ``info``: cagrad dual
-    weights and lam, |g_LS|, |d|, N_ref, gain, nu_t, conflict flag.
+    With all three stages off it equals ``ls`` with ``weights=task_weights``. Under Adam(W) a
+    constant gain is almost a no-op: Adam divides by the running RMS of the gradient, so c * g
+    gives the same steps up to Adam's eps; only the step-to-step variation of the gain - |d| and
+    N_ref changing with the conflict - reaches the parameters through Adam. Two things break the
+    invariance in practice, both measured in benchmarks/methods_came_adam.md: Adam's eps (1e-8)
+    on coordinates whose gradients are that small, and a norm-based global gradient clip such
+    as the trainer's ``grad_clip``, which a gain makes trigger more often.
+
+    ``info``, one group per stage: S1 ``cagrad_weights``, ``cagrad_lam``, ``s1_cos_ls`` =
+    cos(d, g_LS) (how far S1 turned the direction); S2 ``d_norm`` = |d|, ``n_ref``, ``gain``;
+    S3 ``conflict``, ``nu_t``; and ``ls_norm`` = |g_LS|, ``out_norm`` = |out|.
     """
 
     def __init__(
@@ -50,7 +63,7 @@ class CAMEGrad(Method):
         rho: float = 0.5,
         kappa: float = 1.5,
         nu: float = 0.2,
-        task_weights: Sequence[float] | None = (1.0, 4.0),
+        task_weights: Sequence[float] | None = PAPER_TASK_WEIGHTS,
         rectify: bool = True,
         inject: bool = True,
         fuse: bool = True,
@@ -86,6 +99,8 @@ class CAMEGrad(Method):
         k = check_inputs(grads, losses)
         if self.task_weights is None:
             tw = torch.ones(k, dtype=torch.float64)
+        elif self.task_weights == PAPER_TASK_WEIGHTS and k > 2:
+            tw = torch.tensor([*PAPER_TASK_WEIGHTS, *([1.0] * (k - 2))], dtype=torch.float64)
         elif len(self.task_weights) != k:
             raise MtlbenchError(
                 f"came-grad: task_weights has {len(self.task_weights)} entries for {k} tasks; pass one per task"
@@ -93,6 +108,8 @@ class CAMEGrad(Method):
         else:
             tw = torch.tensor(self.task_weights, dtype=torch.float64)
         g = gram(grads)
+        if (bad := non_finite(grads, g)) is not None:
+            return bad
         tw = tw.to(g.device)
         h = g * tw[:, None] * tw[None, :]  # Gram matrix of the weighted rows h_i = w_i g_i
         ls_norm = math.sqrt(max(float(h.sum()), 0.0))
@@ -108,6 +125,7 @@ class CAMEGrad(Method):
             coeffs = torch.ones(k, dtype=g.dtype, device=g.device)
         d_norm = math.sqrt(max(float(coeffs @ h @ coeffs), 0.0))
         info["d_norm"] = d_norm
+        info["s1_cos_ls"] = float(coeffs @ h.sum(dim=1)) / (d_norm * ls_norm) if d_norm * ls_norm > 0 else 0.0
 
         # S2: restore the magnitude lost to cancellation, times kappa.
         if self.inject:
@@ -128,6 +146,7 @@ class CAMEGrad(Method):
         else:
             nu_t = 0.0
         info["nu_t"] = nu_t
+        info["out_norm"] = math.sqrt(max(float(coeffs @ h @ coeffs), 0.0))
 
         weights = coeffs * tw  # out = sum_i coeffs_i h_i = sum_i (coeffs_i w_i) g_i
         return Aggregation(direction=weighted_sum(weights, grads), weights=weights.to(grads.dtype), info=info)

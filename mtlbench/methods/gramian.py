@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from mtlbench.methods._linalg import TINY, gram, to_list, weighted_sum
-from mtlbench.methods.base import METHODS, Aggregation, Method, check_choice, check_inputs
+from mtlbench.methods.base import METHODS, Aggregation, Method, check_choice, check_inputs, non_finite
 from mtlbench.methods.solvers import nonneg_quadratic
 
 
@@ -33,6 +33,8 @@ class IMTLG(Method):
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         check_inputs(grads, losses)
         g = gram(grads)
+        if (bad := non_finite(grads, g)) is not None:
+            return bad
         norms = g.diagonal().clamp_min(0).sqrt()
         raw = torch.linalg.pinv(g, hermitian=True) @ norms
         total = float(raw.sum())
@@ -60,6 +62,8 @@ class UPGrad(Method):
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         k = check_inputs(grads, losses)
         g = gram(grads)
+        if (bad := non_finite(grads, g)) is not None:
+            return bad
         scale = float(g.diagonal().max())
         if not scale > TINY:
             return _result(torch.zeros(k, dtype=g.dtype, device=g.device), grads, {"degenerate": 1.0})
@@ -79,26 +83,36 @@ class UPGrad(Method):
 class AlignedMTL(Method):
     """Aligned-MTL (Senushkin et al., CVPR 2023, "Independent Component Alignment for MTL").
 
-    The gradient system is made orthogonal with equal singular values: with G = V L V^T (rank r
-    after dropping eigenvalues below max(L) * K * eps, as the official code), B = sqrt(l_min)
-    V L^{-1/2} V^T and w = B p. Official code (and LibMTL) use p = 1 (``reduction="sum"``,
-    default); torchjd uses p = 1/K (``"mean"``).
+    Official code: github.com/SamsungLabs/MTL (``ProcrustesSolver`` in code/optim/aligned). The
+    gradient system is made orthogonal with equal singular values: with G = V L V^T (rank r after
+    dropping eigenvalues below max(L) * K * eps, as the official code), B = sqrt(s) V L^{-1/2} V^T
+    and w = B p. ``scale_mode`` picks s: ``"min"`` the smallest kept eigenvalue (default, the
+    paper), ``"median"`` their median, ``"rmse"`` their mean (the official options). The
+    official code (and LibMTL) use p = 1 (``reduction="sum"``, default); torchjd uses p = 1/K
+    (``"mean"``). Deviations: eps is float64's (the official code takes float32's while its G is
+    float32 too); an all-zero G gives zero weights (torchjd: the identity, the same zero update).
     """
 
-    def __init__(self, *, reduction: str = "sum") -> None:
+    def __init__(self, *, reduction: str = "sum", scale_mode: str = "min") -> None:
         check_choice("aligned-mtl", "reduction", reduction, ("sum", "mean"))
+        check_choice("aligned-mtl", "scale_mode", scale_mode, ("min", "median", "rmse"))
         self.reduction = reduction
+        self.scale_mode = scale_mode
 
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         k = check_inputs(grads, losses)
         g = gram(grads)
+        if (bad := non_finite(grads, g)) is not None:
+            return bad
         values, vectors = torch.linalg.eigh(g)
         tol = float(values.max()) * k * torch.finfo(g.dtype).eps
         keep = values > tol
         if not bool(keep.any()):
             return _result(torch.zeros(k, dtype=g.dtype, device=g.device), grads, {"rank": 0.0})
         values, vectors = values[keep], vectors[:, keep]
-        basis = values.min().sqrt() * vectors @ torch.diag(values.rsqrt()) @ vectors.T
+        # torch.median takes the lower middle value for an even count, as the official code
+        scale = {"min": values.min(), "median": values.median(), "rmse": values.mean()}[self.scale_mode]
+        basis = scale.sqrt() * vectors @ torch.diag(values.rsqrt()) @ vectors.T
         preference = torch.full((k,), 1.0 if self.reduction == "sum" else 1.0 / k, dtype=g.dtype, device=g.device)
         return _result(basis @ preference, grads, {"rank": float(keep.sum())})
 
@@ -117,6 +131,8 @@ class ConFIG(Method):
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         k = check_inputs(grads, losses)
         g = gram(grads)
+        if (bad := non_finite(grads, g)) is not None:
+            return bad
         norms = g.diagonal().clamp_min(0).sqrt()
         if bool((norms <= TINY**0.5).any()):
             return _result(torch.zeros(k, dtype=g.dtype, device=g.device), grads, {"degenerate": 1.0})

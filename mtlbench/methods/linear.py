@@ -18,8 +18,13 @@ class LinearScalarization(LossWeightingMethod):
 
     Conventions: ``reduction="sum"`` (default) adds the weighted losses, as LibMTL's EW,
     Nash-MTL's ``ls`` and CAGrad's trainer do; ``"mean"`` divides the weights by K (torchjd's
-    ``Mean``). ``weights`` default to 1 per task; a tuned-weight variant passes them explicitly
-    (e.g. ``weights=[1, 4]``, CAME-Grad's task weights). No deviation from those codebases.
+    ``Mean``). ``weights`` default to 1 per task; fixed weights are passed explicitly (e.g.
+    ``weights=[1, 4]``, CAME-Grad's task weights; in a grid file ``[params.ls] weights = [1, 4]``).
+
+    Tuned weights: ``mtlbench run --tune N`` gives ``ls`` N trials, like every other method,
+    over the learning rate and its task weights (1 for the first task, log-uniform in [0.1, 10]
+    for each other one; :mod:`mtlbench.runner.tuning`), chooses on the validation split only,
+    and records the chosen weights in each run's config. No deviation from those codebases.
     """
 
     needs_losses = False

@@ -9,7 +9,17 @@ from torch import Tensor
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.methods._linalg import TINY, gram, normalized, to_list, weighted_sum
-from mtlbench.methods.base import METHODS, Aggregation, GradientSource, Method, check_choice, check_inputs, check_range
+from mtlbench.methods.base import (
+    METHODS,
+    Aggregation,
+    GradientSource,
+    Method,
+    check_choice,
+    check_inputs,
+    check_range,
+    log_fallback,
+    non_finite,
+)
 from mtlbench.methods.solvers import min_norm_weights
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
@@ -32,7 +42,10 @@ class MGDA(Method):
     loop (250 iterations, stop at 1e-5), so the KKT conditions hold to rounding. Deviations: the
     official K = 2 rule returns 0.999/0.001 instead of 1/0 when one gradient dominates; we return
     the exact 1/0. A zero normaliser (zero gradient or loss) leaves that row unnormalised. If the
-    solve fails the weights fall back to uniform and ``info["fallback"]`` is 1.
+    solve fails the weights fall back to uniform, ``info["fallback"]`` is 1 and a warning is
+    logged. The official code backpropagates ``sum_i w_i L_i`` through the whole model, so its
+    heads get w_i times their gradient; mtlbench gives every head the plain gradient of its own
+    loss under every gradient method (LibMTL's convention), for MGDA-UB too.
     """
 
     gradient_source: ClassVar[GradientSource] = "parameters"
@@ -52,6 +65,8 @@ class MGDA(Method):
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         k = check_inputs(grads, losses)
         g = gram(grads)
+        if (bad := non_finite(grads, g)) is not None:
+            return bad
         scale = self._normalizers(g, losses)
         g_solver, size = normalized(g / (scale[:, None] * scale[None, :]))
         info: dict[str, float | list[float]] = {"normalizers": to_list(scale)}
@@ -62,6 +77,13 @@ class MGDA(Method):
             solution = min_norm_weights(g_solver, max_iter=self.max_iter)
             ok = solution.converged and bool(torch.isfinite(solution.x).all())
             weights = solution.x if ok else torch.full((k,), 1.0 / k, dtype=g.dtype, device=g.device)
+            if not ok:
+                log_fallback(
+                    self._name(),
+                    f"min-norm point not found in {solution.iterations} iterations "
+                    f"(KKT residual {solution.residual:.3g})",
+                    "uniform weights",
+                )
             info.update(
                 iterations=float(solution.iterations),
                 kkt_residual=solution.residual,
@@ -93,12 +115,14 @@ class MGDA(Method):
 
 @METHODS.register("mgda-ub", aliases=("mgda_ub", "mgdaub"))
 class MGDAUB(MGDA):
-    """MGDA-UB (Sener & Koltun 2018, Sec. 3.3): MGDA's solver on the gradients of the task losses
-    w.r.t. the shared REPRESENTATION z instead of the shared parameters (``use_approximation``
-    in the official code). It optimises an upper bound and needs one backward through the
-    trunk: the engine feeds rows d L_i / d z (``gradient_source = "representation"``) and
-    backpropagates sum_i w_i L_i with ``Aggregation.weights``; the returned direction is in
-    z-space. Same normalisations, defaults and deviations as ``mgda``.
+    """MGDA-UB (Sener & Koltun 2018, Sec. 3.3): MGDA on gradients w.r.t. the shared representation.
+
+    MGDA's solver on the gradients of the task losses w.r.t. the shared REPRESENTATION z instead
+    of the shared parameters (``use_approximation`` in the official code). It optimises an
+    upper bound and needs one backward through the trunk: the engine feeds rows d L_i / d z
+    (``gradient_source = "representation"``, z of the whole batch flattened) and backpropagates
+    sum_i w_i L_i with ``Aggregation.weights`` (each head then gets its plain gradient back);
+    the returned direction is in z-space. Same normalisations, defaults and deviations as ``mgda``.
     """
 
     gradient_source: ClassVar[GradientSource] = "representation"

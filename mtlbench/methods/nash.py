@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from mtlbench.methods._linalg import gram, to_list, weighted_sum
-from mtlbench.methods.base import METHODS, Aggregation, Method, check_inputs, check_range
+from mtlbench.methods.base import METHODS, Aggregation, Method, check_inputs, check_range, log_fallback, non_finite
 from mtlbench.methods.solvers import nash_bargaining
 
 
@@ -22,6 +22,16 @@ class NashMTL(Method):
     makes them), then clipped to norm ``max_norm`` (default 1.0; 0 disables). The weights are
     recomputed every ``update_weights_every`` steps (default 1) and reused in between, as the
     official code.
+
+    Task-specific parameters: the official code backpropagates ``sum_i alpha_i L_i`` through the
+    whole model, so each head gets alpha_i times its gradient; in mtlbench every head gets the
+    plain gradient of its own loss under every gradient method (the harness's convention, as
+    LibMTL), so only the shared update differs between methods. A deliberate deviation.
+
+    Update period: on the steps between two solves the engine asks ``reuse_weights`` and does
+    ONE backward pass of ``sum_i alpha_i L_i`` (heads still plain) followed by the clip, as the
+    official code's cheap steps; ``aggregate`` called on such a step (``combine`` users driving
+    the object by hand) reuses the weights too.
 
     Clipping: the official ``backward`` calls ``clip_grad_norm_(shared_parameters, max_norm)``
     after ``loss.backward()`` - on the SHARED parameters only, whose gradient is exactly d (the
@@ -64,12 +74,27 @@ class NashMTL(Method):
         self._step = 0
         self._alpha: Tensor | None = None
 
+    def _updates_now(self) -> bool:
+        return self._step % self.update_weights_every == 0
+
+    def reuse_weights(self, losses: Tensor) -> Tensor | None:
+        """Between two solves: the last alpha (all ones before the first success), as the official code."""
+        if self._updates_now():
+            return None
+        self._step += 1
+        k = losses.shape[0]
+        if self._alpha is not None and self._alpha.shape[0] == k:
+            return self._alpha.to(device=losses.device, dtype=torch.float64)
+        return torch.ones(k, dtype=torch.float64, device=losses.device)
+
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         k = check_inputs(grads, losses)
         g = gram(grads)
+        if (bad := non_finite(grads, g)) is not None:
+            return bad
         info: dict[str, float | list[float]] = {"max_norm": self.max_norm}
         previous = self._alpha if self._alpha is not None and self._alpha.shape[0] == k else None
-        if self._step % self.update_weights_every == 0:
+        if self._updates_now():
             solution = nash_bargaining(g, max_iter=self.optim_niter, tol=self.tol)
             ok = solution.converged and bool(torch.isfinite(solution.x).all())
             if ok:
@@ -77,6 +102,12 @@ class NashMTL(Method):
                 self._alpha = alpha.cpu()
             else:
                 alpha = previous.to(g.device) if previous is not None else torch.ones(k, dtype=g.dtype, device=g.device)
+                log_fallback(
+                    "nashmtl",
+                    f"no alpha with alpha_i (G alpha)_i = 1 after {solution.iterations} Newton steps "
+                    f"(residual {solution.residual:.3g})",
+                    "the previous alpha (all ones before the first solution)",
+                )
             info.update(
                 updated=1.0,
                 iterations=float(solution.iterations),

@@ -12,7 +12,15 @@ import torch
 from torch import Tensor
 
 from mtlbench.methods._linalg import TINY, gram, to_list, weighted_sum
-from mtlbench.methods.base import METHODS, Aggregation, Method, check_choice, check_inputs, check_range
+from mtlbench.methods.base import (
+    METHODS,
+    Aggregation,
+    Method,
+    check_choice,
+    check_inputs,
+    check_range,
+    non_finite,
+)
 
 
 def _reduce(coeffs: Tensor, reduction: str) -> Tensor:
@@ -49,6 +57,8 @@ class PCGrad(Method):
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         k = check_inputs(grads, losses)
         g = gram(grads)
+        if (bad := non_finite(grads, g)) is not None:
+            return bad
         norms_sq = g.diagonal()
         coeffs = torch.eye(k, dtype=g.dtype, device=g.device)
         projections = 0
@@ -70,20 +80,28 @@ class PCGrad(Method):
 
 @METHODS.register("gradvac")
 class GradVac(Method):
-    """Gradient Vaccine (Wang et al., ICLR 2021, "Gradient Vaccine: Investigating and Improving
-    Multi-task Optimization in Massively Multilingual Models").
+    """GradVac (Wang et al., ICLR 2021): lift each pair's cosine towards an EMA of its past values.
 
-    The authors released no code; we follow LibMTL's ``GradVac`` (median-research-group/LibMTL)
-    and torchjd's, which agree: for each task i and the other tasks j in a random order, with
-    phi = cos(g_i', g_j) and the EMA target phi_hat_ij, if phi < phi_hat_ij then
+    "Gradient Vaccine: Investigating and Improving Multi-task Optimization in Massively
+    Multilingual Models".
+
+    The authors released no code. For each task i and the other tasks j in a random order,
+    with phi = cos(g_i', g_j) (g_i' the running edited row, g_j the ORIGINAL row) and the EMA
+    target phi_hat_ij, if phi < phi_hat_ij then
     g_i' += g_j * |g_i'| (phi_hat sqrt(1 - phi^2) - phi sqrt(1 - phi_hat^2)) / (|g_j| sqrt(1 - phi_hat^2));
     after every visited pair phi_hat_ij <- (1 - beta) phi_hat_ij + beta phi. Targets start at
-    0; ``beta`` = 0.5 (LibMTL's default; the paper's experiments used 1e-2). Update = SUM of the
-    edited rows (``reduction``), the whole shared trunk as one group (LibMTL ``GradVac_group_type
-    = 0``). ``eps`` guards the denominators, as torchjd.
+    0; ``beta`` = 0.5 (LibMTL's and torchjd's default; the paper's experiments used 1e-2).
+    Update = SUM of the edited rows (``reduction``; ``"mean"`` divides by K). ``eps`` (1e-8)
+    guards the denominators, as LibMTL and torchjd. This is torchjd's ``GradVac`` exactly and
+    the paper's Algorithm 1 as we read it.
 
-    Deviations: the visiting order comes from a generator seeded with ``seed``; state (targets,
-    generator) lives in the object and ``reset()`` clears it.
+    Granularity: the whole shared trunk is ONE group (LibMTL ``GradVac_group_type = 0``,
+    "whole_model"); the per-layer and per-matrix variants (types 1 and 2, one target per
+    parameter block) are not offered. Deviations: LibMTL's port updates phi_hat only on the
+    pairs it lifts (its EMA line sits inside the ``if``); we update it on every visited pair,
+    as torchjd. The visiting order comes from a generator seeded with ``seed`` (LibMTL: Python's
+    global ``random``); state (targets, generator) lives in the object and ``reset()`` clears it.
+    ``info``: number of lifts and the targets phi_hat_ij (i != j, row-major) after the step.
     """
 
     def __init__(self, *, beta: float = 0.5, eps: float = 1e-8, reduction: str = "sum", seed: int = 0) -> None:
@@ -103,6 +121,8 @@ class GradVac(Method):
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         k = check_inputs(grads, losses)
         g = gram(grads)
+        if (bad := non_finite(grads, g)) is not None:
+            return bad
         if self._targets is None or self._targets.shape[0] != k:
             self._targets = torch.zeros(k, k, dtype=torch.float64)
         targets = self._targets.to(g.device)

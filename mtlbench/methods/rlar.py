@@ -11,7 +11,8 @@ added to the training objective (its gradient needs the graph of a_i: create_gra
 combination of the task gradients themselves is left to the wrapped ``base`` method, so
 RLAR composes with any of them (``base="pcgrad"`` etc.). Choices of ours, documented as
 deviations: the squared hinge, per-sample normalisation over all of a sample's features, and
-the defaults beta 0.1, tau 0.5.
+the defaults beta 0.1, tau 0.5. On a lone matrix (``combine("rlar", G, base=...)``) it is
+its base method: the penalty needs the representation, which only the engine has.
 """
 
 from __future__ import annotations
@@ -21,24 +22,33 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mtlbench.errors import MtlbenchError
 from mtlbench.methods.base import METHODS, Aggregation, Method, check_range
+
+SCHEDULE_HOOKS = ("set_task_names", "start_epoch", "frozen_groups")
 
 
 @METHODS.register("rlar")
 class RLAR(Method):
-    """Wraps ``base`` (any registered method) and adds the representation alignment penalty."""
+    """RLAR, a representation-level alignment regulariser (reconstructed formula) on top of any method.
+
+    Wraps ``base`` (any registered method, hyper-parameters passed through) and adds
+    beta * mean max(0, cos(a_i, a_j) - tau)^2 over the per-sample task gradients a_i at the shared
+    representation (see the module docstring for the reading of the seed paper).
+    """
 
     def __init__(self, *, base: str = "ls", beta: float = 0.1, tau: float = 0.5, **base_params: Any) -> None:
         check_range("rlar", "beta", beta, low=0.0)
         check_range("rlar", "tau", tau, low=-1.0, high=1.0)
-        if base == "rlar":
-            raise ValueError("rlar: base must be another method, not rlar itself")
+        if METHODS.canonical(base) == "rlar":
+            raise MtlbenchError("rlar: base must be another method (e.g. base='pcgrad'), not rlar itself")
         self.inner = METHODS.get(base)(**base_params)
         self.base = base
         self.beta = float(beta)
         self.tau = float(tau)
         self.uses_task_gradients = self.inner.uses_task_gradients  # type: ignore[misc]
         self.gradient_source = self.inner.gradient_source  # type: ignore[misc]
+        self.max_norm = self.inner.max_norm
 
     def representation_penalty(self, task_grads: list[Tensor]) -> Tensor:
         """The penalty R from the per-task gradients w.r.t. z (each [B, ...], built with create_graph)."""
@@ -53,6 +63,13 @@ class RLAR(Method):
         return self.beta * torch.stack(terms).mean()
 
     # everything else is the wrapped method's
+    def __getattr__(self, name: str) -> Any:
+        """A schedule's hooks (staged: set_task_names, start_epoch, frozen_groups) are the base's."""
+        inner = self.__dict__.get("inner")
+        if name in SCHEDULE_HOOKS and inner is not None:
+            return getattr(inner, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def setup(self, n_tasks: int) -> None:
         self.inner.setup(n_tasks)
 
@@ -67,6 +84,9 @@ class RLAR(Method):
 
     def end_epoch(self, mean_losses: Tensor | None = None) -> None:
         self.inner.end_epoch(mean_losses)
+
+    def reuse_weights(self, losses: Tensor) -> Tensor | None:
+        return self.inner.reuse_weights(losses)
 
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
         return self.inner.aggregate(grads, losses)

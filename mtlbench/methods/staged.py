@@ -8,8 +8,10 @@ are frozen (no ``.grad``, so AdamW leaves them untouched, weight decay included)
 ``freeze_shared`` the shared trunk is frozen after the first stage. The default for the
 report + classification pair, ``stages=("cls", "report")``, first learns visual features
 from the CheXpert labels, then the report decoder on top of them. It is a schedule rather
-than a per-step rule, so ``combine`` on a lone matrix does not apply; the training loop
-drives it through ``set_task_names``, ``start_epoch`` and ``frozen_groups``.
+than a per-step rule: the training loop drives it through ``set_task_names``, ``start_epoch``
+and ``frozen_groups``. On a lone matrix, ``combine("staged", G, losses, task_names=[...],
+stage=s)`` gives stage ``s``'s update (the rows of the stage's tasks summed); what it freezes
+is the loop's business.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ from mtlbench.methods.base import METHODS, LossWeightingMethod
 
 @METHODS.register("staged", aliases=("multi-stage",))
 class Staged(LossWeightingMethod):
-    """Train ``stages`` in order for ``epochs`` epochs each (default: an even split)."""
+    """Multi-stage cooperative training: the tasks learned stage by stage, earlier parts frozen.
+
+    Trains ``stages`` in order for ``epochs`` epochs each (default: an even split of the run's
+    epochs); see the module docstring for what is frozen when.
+    """
 
     def __init__(
         self,
@@ -33,6 +39,8 @@ class Staged(LossWeightingMethod):
         stages: Sequence[str] = ("cls", "report"),
         epochs: Sequence[int] | None = None,
         freeze_shared: bool = True,
+        task_names: Sequence[str] | None = None,
+        stage: int = 0,
     ) -> None:
         if isinstance(stages, str):
             stages = stages.split(">")
@@ -43,8 +51,12 @@ class Staged(LossWeightingMethod):
             raise MtlbenchError(f"staged: give one positive epoch count per stage ({len(self.stages)}); got {epochs}")
         self.epochs = tuple(int(e) for e in epochs) if epochs is not None else None
         self.freeze_shared = bool(freeze_shared)
+        if not isinstance(stage, int) or not 0 <= stage < len(self.stages):
+            raise MtlbenchError(f"staged: stage must be an index in [0, {len(self.stages) - 1}]; got {stage!r}")
         self.task_names: tuple[str, ...] = ()
-        self.stage = 0
+        self.stage = stage
+        if task_names is not None:
+            self.set_task_names(task_names)
 
     def set_task_names(self, tasks: Sequence[str]) -> None:
         """Bind the schedule to the model's tasks; every task must be trained in some stage."""
@@ -57,11 +69,25 @@ class Staged(LossWeightingMethod):
         self.task_names = tuple(tasks)
 
     def stage_of(self, epoch: int, total_epochs: int) -> int:
-        """Which stage ``epoch`` belongs to."""
+        """Which stage ``epoch`` belongs to; a schedule that does not fit the run is an error.
+
+        Silently skipping a stage would leave what it trains untrained (the trunk, when the
+        first stage is skipped and ``freeze_shared`` freezes it afterwards).
+        """
         n = len(self.stages)
         if self.epochs is not None:
+            if sum(self.epochs) > total_epochs:
+                raise MtlbenchError(
+                    f"staged: stage epochs {list(self.epochs)} add up to {sum(self.epochs)} but the run trains "
+                    f"{total_epochs}; shorten them or raise --epochs"
+                )
             bounds = torch.tensor(self.epochs).cumsum(0).tolist()
         else:
+            if total_epochs < n:
+                raise MtlbenchError(
+                    f"staged: {n} stages need at least {n} epochs (one each) but the run trains {total_epochs}; "
+                    "raise --epochs"
+                )
             bounds = [round(total_epochs * (s + 1) / n) for s in range(n)]
         return next((s for s, end in enumerate(bounds) if epoch < end), n - 1)
 
@@ -78,6 +104,6 @@ class Staged(LossWeightingMethod):
 
     def loss_weights(self, losses: Tensor) -> Tensor:
         if not self.task_names:
-            raise MtlbenchError("staged is a training schedule: it needs the task names (set_task_names)")
+            raise MtlbenchError("staged is a training schedule: it needs the task names; pass task_names=[...]")
         active = self.stages[self.stage]
         return torch.tensor([float(t in active) for t in self.task_names], dtype=losses.dtype, device=losses.device)

@@ -20,7 +20,10 @@ class UncertaintyWeighting(LossWeightingMethod):
     """Uncertainty weighting (Kendall et al., CVPR 2018), in LibMTL's form.
 
     Loss sum_i L_i / (2 exp(s_i)) + s_i / 2 with learnable log-variances s (initialised at
-    ``init`` = -0.5 as LibMTL), trained by the same optimiser as the model (``extra_parameters``).
+    ``init`` = -0.5 as LibMTL; the Nash-MTL repository's port starts at 0), trained by the same
+    optimiser as the model (``extra_parameters``), weight decay included, as LibMTL. The same
+    form for every task (the paper's 1/sigma^2 for classification losses is not used, as in
+    LibMTL and the official ports). ``loss_weights`` reports 1 / (2 exp(s_i)).
     """
 
     def __init__(self, *, init: float = -0.5) -> None:
@@ -54,8 +57,11 @@ class UncertaintyWeighting(LossWeightingMethod):
 class DynamicWeightAverage(LossWeightingMethod):
     """Dynamic Weight Average (Liu et al., CVPR 2019, MTAN).
 
-    w_i = K softmax_i(r / T) with r_i = L_i(e-1) / L_i(e-2), the ratio of the last two epochs'
-    mean training losses; weights are 1 for the first two epochs. ``temperature`` T = 2.
+    Official code: github.com/lorenmt/mtan. w_i = K softmax_i(r / T) with
+    r_i = L_i(e-1) / L_i(e-2), the ratio of the last two epochs' mean training losses (the
+    training loop passes them to ``end_epoch``); weights are 1 for the first two epochs.
+    ``temperature`` T = 2. Same as the official code and LibMTL (the Nash-MTL repository's port
+    averages over windows of iterations instead; not offered).
     """
 
     needs_losses = False
@@ -117,17 +123,29 @@ class RandomLossWeighting(LossWeightingMethod):
 class FAMO(LossWeightingMethod):
     """FAMO (Liu et al., NeurIPS 2023, "Fast Adaptive Multitask Optimization"), official form.
 
-    Loss sum_i z_i log(L_i - m_i + eps) / c with z = softmax(xi), c = sum_i z_i / (L_i - m_i + eps)
-    (detached), m = 0 (``min_losses``): the effective weights z_i / (c (L_i + eps)) sum to 1.
-    After each optimiser step, ``observe`` gets the same batch's losses again and moves the
-    logits xi by Adam (lr ``w_lr`` 0.025, weight decay ``gamma`` 0.01) along the softmax
-    Jacobian times the decrease of the log-losses, as the official ``update``.
+    Official code: github.com/Cranial-XIX/FAMO (``famo.py``). Loss
+    sum_i z_i log(L_i - m_i + eps) / c with z = softmax(xi), c = sum_i z_i / (L_i - m_i + eps)
+    (detached), m = 0 (the official ``min_losses``): the effective weights z_i / (c (L_i + eps))
+    sum to 1. After each optimiser step, ``observe`` gets the same batch's losses again and
+    moves the logits xi by Adam (lr ``w_lr`` 0.025, weight decay ``gamma`` 0.01) along the
+    softmax Jacobian times the decrease of the log-losses, as the official ``update``. The
+    shared parameters' gradient is clipped to ``max_norm`` (1.0, official; 0 disables) after
+    the backward pass, as the official ``backward``; the engine does that clip (``max_norm``
+    contract of :class:`~mtlbench.methods.base.Method`).
+
+    Deviations: the logits live on the CPU in float64 (official: float32 on the device); only
+    ``min_losses`` = 0 is offered, so every task loss must be non-negative (all of mtlbench's
+    are). ``loss_weights`` reports the effective weights (before the clip, whose factor is the
+    step's ``info["clip_scale"]``).
     """
 
-    def __init__(self, *, w_lr: float = 0.025, gamma: float = 0.01, eps: float = 1e-8) -> None:
+    def __init__(self, *, w_lr: float = 0.025, gamma: float = 0.01, max_norm: float = 1.0, eps: float = 1e-8) -> None:
         check_range("famo", "w_lr", w_lr, low=0.0, strict=True)
         check_range("famo", "gamma", gamma, low=0.0)
+        check_range("famo", "max_norm", max_norm, low=0.0)
+        check_range("famo", "eps", eps, low=0.0, strict=True)
         self.w_lr, self.gamma, self.eps = float(w_lr), float(gamma), float(eps)
+        self.max_norm = float(max_norm)
         self.logits: Tensor | None = None
         self.optimizer: torch.optim.Adam | None = None
         self.previous: Tensor | None = None
@@ -136,6 +154,10 @@ class FAMO(LossWeightingMethod):
         if self.logits is None or self.logits.shape[0] != n_tasks:
             self.logits = torch.zeros(n_tasks, dtype=torch.float64, requires_grad=True)
             self.optimizer = torch.optim.Adam([self.logits], lr=self.w_lr, weight_decay=self.gamma)
+            self.previous = None
+
+    def reset(self) -> None:
+        self.logits, self.optimizer, self.previous = None, None, None
 
     def _z(self, k: int) -> Tensor:
         self.setup(k)

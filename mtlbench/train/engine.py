@@ -1,14 +1,22 @@
 """The MTL step engine: per-task gradients over the shared parameters, combined by a method.
 
 Under a gradient method, heads (task-specific parameters) receive the plain gradient of
-their own task's loss and only the shared trunk's gradient is the method's combination.
+their own task's loss and only the shared trunk's gradient is the method's combination; this
+holds on every step, including steps that reuse earlier weights and representation-level
+methods (MGDA-UB), which backpropagate ``sum_i w_i L_i`` once and then undo w_i on the heads.
 Loss-weighting methods need no per-task gradients, so they get one backward pass of their
 weighted sum (heads then see their task's weight too, as in LibMTL). ``probe_every`` > 0
 takes per-task gradients every so many steps for the diagnostics of such methods.
+
+Costs: K backward passes through the shared trunk for a gradient method (the graph is kept
+for all but the last), one for a loss-weighting method or a step that reuses weights. The
+K x P gradient matrix is allocated once per step on the parameters' device and never leaves
+it; the methods reduce it to its K x K Gram matrix in float64.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +24,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mtlbench.methods._linalg import cosine_matrix, gram
 from mtlbench.methods.base import Aggregation, Method
+
+HEAD_WEIGHT_FLOOR = 1e-3
+"""A head whose task weight is below this share of the largest |weight| gets its plain gradient
+from its own extra backward pass rather than by dividing out a weight that may have underflowed."""
 
 
 @dataclass
@@ -24,11 +37,15 @@ class StepRecord:
     """What happened in one step, for the training log."""
 
     losses: dict[str, float]
-    weights: list[float] | None = None
+    weights: dict[str, float] | None = None
+    """Effective weight of each task's gradient in the shared update (when the method has them)."""
     cosines: dict[str, float] = field(default_factory=dict)
+    """cos(g_i, g_j) of the per-task gradients, keyed "task_i|task_j" (i < j)."""
     grad_norms: dict[str, float] = field(default_factory=dict)
     update_norm: float | None = None
+    """|d|, the norm of the shared update the method chose (before the optimiser)."""
     conflict: bool | None = None
+    """Whether some pair of task gradients has a negative cosine (None: not measured this step)."""
     info: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -36,9 +53,10 @@ class StepRecord:
         for key in ("weights", "update_norm", "conflict"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.grad_norms:
+            out["grad_norms"] = self.grad_norms
         if self.cosines:
             out["cosines"] = self.cosines
-            out["grad_norms"] = self.grad_norms
         if self.info:
             out["info"] = self.info
         return out
@@ -47,13 +65,17 @@ class StepRecord:
 class MTLEngine:
     """Turns a dict of task losses into ``.grad`` on every parameter, as the method decides.
 
-    ``update_every`` > 1 lets a weighting method reuse the task weights it chose at its last
+    ``update_every`` > 1 lets a gradient method reuse the task weights it chose at its last
     solve for the following steps (one backward pass of the weighted loss in between), the
-    cheap mode of Nash-MTL's official code offered to every method that reports weights.
+    cheap mode of Nash-MTL's official code offered to every method that reports weights; a
+    method with its own period (Nash-MTL's ``update_weights_every``) answers
+    ``Method.reuse_weights`` instead. A method with ``max_norm`` > 0 (Nash-MTL, FAMO) has the
+    shared gradient of such one-backward steps clipped to it, as its official code does.
+
     With a ``scaler`` (``torch.amp.GradScaler``, mixed precision), losses are scaled before
     backward as usual, but the scale is divided out of the per-task gradients before the
     method sees them, so norm- and Gram-based solvers work on the true gradients; the
-    direction is scaled back so that ``scaler.step`` treats every ``.grad`` alike.
+    direction is scaled back so that ``scaler.unscale_``/``step`` treat every ``.grad`` alike.
     """
 
     def __init__(
@@ -95,38 +117,59 @@ class MTLEngine:
         self._steps += 1
         loss_vec = torch.stack([losses[t] for t in self.tasks])
         record = StepRecord(losses={t: float(v) for t, v in zip(self.tasks, loss_vec.detach().tolist())})
-        scale = float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+        scale = 1.0
+        if scaler is not None and scaler.is_enabled():
+            # scaler.scale() (not get_scale) creates the scaler's state on the losses' device, which
+            # its unscale_/step need; the engine then multiplies by this factor itself
+            scale = float(scaler.scale(torch.ones((), dtype=torch.float32, device=loss_vec.device)))
         penalty = self._penalty(losses, representation, record)
-        reuse = self._cached_weights is not None and step % self.update_every != 0
-        if self.method.uses_task_gradients and not reuse:
-            source = getattr(self.method, "gradient_source", "parameters")
-            if source == "representation":
-                if representation is None:
-                    raise ValueError(f"{type(self.method).__name__} needs the backbone's shared representation")
-                grads = self._representation_gradients(losses, representation, scale)
-                aggregation = self.method.aggregate(grads, loss_vec.detach())
-                if aggregation.weights is None:
-                    raise ValueError(f"{type(self.method).__name__} works on the representation but gave no weights")
-                weights = aggregation.weights.detach().to(loss_vec.dtype)
-                (scale * (weights * loss_vec).sum()).backward(retain_graph=penalty is not None)
-                record.info["gradient_source"] = "representation"
+        keep = penalty is not None
+        if self.method.uses_task_gradients:
+            if self._cached_weights is not None and step % self.update_every != 0:
+                reused: Tensor | None = self._cached_weights
             else:
-                grads = self._task_gradients(losses, scale, set_heads=True, keep_graph=penalty is not None)
-                aggregation = self.method.aggregate(grads, loss_vec.detach())
-                self._write_shared(aggregation.direction * scale)
-            self._describe(record, grads, aggregation)
-            if aggregation.weights is not None and self.update_every > 1:
-                self._cached_weights = aggregation.weights.detach().to(loss_vec.dtype)
-        elif reuse:
-            weights = self._cached_weights
-            (scale * (weights * loss_vec).sum()).backward(retain_graph=penalty is not None)
-            record.weights = [float(w) for w in weights.tolist()]
-            record.info["reused_weights"] = True
+                reused = self.method.reuse_weights(loss_vec.detach())
+            if reused is not None:
+                self._weighted_backward(reused, loss_vec, scale, keep_graph=keep)
+                self._clip_shared(scale, record)
+                record.weights = self._named(reused)
+                record.info["reused_weights"] = True
+            else:
+                self._gradient_step(losses, loss_vec, representation, scale, record, keep_graph=keep)
         else:
-            self._loss_weighting_backward(losses, loss_vec, scale, record, keep_graph=penalty is not None)
+            self._loss_weighting_backward(losses, loss_vec, scale, record, keep_graph=keep)
+            self._clip_shared(scale, record)
         if penalty is not None:
             (scale * penalty).backward()
         return record
+
+    def _gradient_step(
+        self,
+        losses: dict[str, Tensor],
+        loss_vec: Tensor,
+        representation: Tensor | None,
+        scale: float,
+        record: StepRecord,
+        *,
+        keep_graph: bool,
+    ) -> None:
+        """K gradients -> the method -> the shared update (or, at the representation, the weights)."""
+        if self.method.gradient_source == "representation":
+            if representation is None:
+                raise ValueError(f"{type(self.method).__name__} needs the backbone's shared representation")
+            grads = self._representation_gradients(losses, representation, scale)
+            aggregation = self.method.aggregate(grads, loss_vec.detach())
+            if aggregation.weights is None:
+                raise ValueError(f"{type(self.method).__name__} works on the representation but gave no weights")
+            self._weighted_backward(aggregation.weights, loss_vec, scale, keep_graph=keep_graph)
+            record.info["gradient_source"] = "representation"
+        else:
+            grads = self._task_gradients(losses, scale, set_heads=True, keep_graph=keep_graph)
+            aggregation = self.method.aggregate(grads, loss_vec.detach())
+            self._write_shared(aggregation.direction, scale)
+        self._describe(record, grads, aggregation)
+        if aggregation.weights is not None and self.update_every > 1:
+            self._cached_weights = aggregation.weights.detach()
 
     def _loss_weighting_backward(
         self, losses: dict[str, Tensor], loss_vec: Tensor, scale: float, record: StepRecord, *, keep_graph: bool
@@ -142,9 +185,49 @@ class MTLEngine:
             weights = self.method.loss_weights(loss_vec.detach())  # type: ignore[attr-defined]
             total = (weights * loss_vec).sum()
         (scale * total).backward(retain_graph=keep_graph)
-        record.weights = [float(w) for w in weights.detach().tolist()]
+        record.weights = self._named(weights)
         if probe is not None:
-            self._describe(record, probe, Aggregation(direction=weights.to(probe.dtype) @ probe, weights=weights))
+            weights = weights.detach().to(device=probe.device, dtype=probe.dtype)
+            self._describe(record, probe, Aggregation(direction=weights @ probe, weights=weights))
+
+    def _weighted_backward(self, weights: Tensor, loss_vec: Tensor, scale: float, *, keep_graph: bool) -> None:
+        """One backward pass of ``sum_i w_i L_i``; every head then gets its task's PLAIN gradient.
+
+        Head parameters of task i reach only L_i, so their gradient is w_i times the plain one and
+        dividing by w_i restores it; a head whose weight is (nearly) zero gets its own backward.
+        """
+        w = weights.detach().to(device=loss_vec.device, dtype=loss_vec.dtype)
+        magnitudes = [abs(float(v)) for v in w.tolist()]
+        floor = HEAD_WEIGHT_FLOOR * max(magnitudes, default=0.0)
+        redo = [i for i, m in enumerate(magnitudes) if (m <= floor or m == 0.0) and self.task_params[self.tasks[i]]]
+        (scale * (w * loss_vec).sum()).backward(retain_graph=keep_graph or bool(redo))
+        for i, task in enumerate(self.tasks):
+            if i in redo:
+                continue
+            for p in self.task_params[task]:
+                if p.grad is not None:
+                    p.grad.div_(w[i].to(p.grad.dtype))
+        for n, i in enumerate(redo):
+            heads = self.task_params[self.tasks[i]]
+            retain = keep_graph or n < len(redo) - 1
+            grads = torch.autograd.grad(scale * loss_vec[i], heads, retain_graph=retain, allow_unused=True)
+            for p, g in zip(heads, grads):
+                p.grad = g
+
+    def _clip_shared(self, scale: float, record: StepRecord) -> None:
+        """Clip the shared gradient of a one-backward step to the method's ``max_norm`` (if any)."""
+        max_norm = float(getattr(self.method, "max_norm", 0.0) or 0.0)
+        if max_norm <= 0:
+            return
+        grads = [p.grad for p in self.shared if p.grad is not None]
+        if not grads:
+            return
+        norm = math.sqrt(sum(float(torch.linalg.vector_norm(g, dtype=torch.float64)) ** 2 for g in grads)) / scale
+        factor = max_norm / norm if math.isfinite(norm) and norm > max_norm else 1.0
+        if factor < 1.0:
+            for g in grads:
+                g.mul_(factor)
+        record.info["clip_scale"] = factor
 
     def _penalty(self, losses: dict[str, Tensor], representation: Tensor | None, record: StepRecord) -> Tensor | None:
         """A method's regulariser on the per-task gradients w.r.t. the representation (RLAR)."""
@@ -161,17 +244,26 @@ class MTLEngine:
         return penalty
 
     def _representation_gradients(self, losses: dict[str, Tensor], representation: Tensor, scale: float) -> Tensor:
-        rows = [
-            torch.autograd.grad(scale * losses[t], representation, retain_graph=True)[0].reshape(-1) / scale
-            for t in self.tasks
-        ]
-        return torch.stack(rows)
+        """[K, numel(z)] gradients of each task loss w.r.t. the representation z, unscaled."""
+        out = torch.empty(
+            len(self.tasks), representation.numel(), dtype=representation.dtype, device=representation.device
+        )
+        for i, task in enumerate(self.tasks):
+            (grad,) = torch.autograd.grad(scale * losses[task], representation, retain_graph=True)
+            out[i] = grad.reshape(-1)
+        return out.div_(scale) if scale != 1.0 else out
 
     def _task_gradients(
         self, losses: dict[str, Tensor], scale: float, *, set_heads: bool, keep_graph: bool = False
     ) -> Tensor:
-        """[K, P] gradients of each task loss over the shared parameters, unscaled, on their device."""
-        rows = []
+        """[K, P] gradients of each task loss over the shared parameters, unscaled, on their device.
+
+        The graph is kept for every task but the last (unless ``keep_graph``); with ``set_heads``
+        each task's heads receive the plain gradient of its loss from the same backward pass.
+        """
+        numel = sum(p.numel() for p in self.shared)
+        reference = self.shared[0] if self.shared else next(iter(losses.values()))
+        out = torch.zeros(len(self.tasks), numel, dtype=reference.dtype, device=reference.device)
         last = len(self.tasks) - 1
         for i, task in enumerate(self.tasks):
             heads = self.task_params[task] if set_heads else []
@@ -179,38 +271,41 @@ class MTLEngine:
             grads = torch.autograd.grad(
                 scale * losses[task], params, retain_graph=keep_graph or i < last, allow_unused=True
             )
-            shared_grads, head_grads = grads[: len(self.shared)], grads[len(self.shared) :]
-            row = torch.cat(
-                [(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(shared_grads, self.shared)]
-            )
-            rows.append(row / scale if scale != 1.0 else row)
-            for p, g in zip(heads, head_grads):
+            offset = 0
+            for p, g in zip(self.shared, grads[: len(self.shared)]):
+                if g is not None:
+                    out[i, offset : offset + p.numel()] = g.reshape(-1)
+                offset += p.numel()
+            for p, g in zip(heads, grads[len(self.shared) :]):
                 if g is not None:
                     p.grad = g if p.grad is None else p.grad + g
-        return torch.stack(rows)
+        return out.div_(scale) if scale != 1.0 else out
 
-    def _write_shared(self, direction: Tensor) -> None:
+    def _write_shared(self, direction: Tensor, scale: float) -> None:
         offset = 0
         for p in self.shared:
             n = p.numel()
-            p.grad = direction[offset : offset + n].view_as(p).to(p.dtype).clone()
+            piece = direction[offset : offset + n].view_as(p).to(p.dtype)
+            p.grad = piece * scale if scale != 1.0 else piece.clone()
             offset += n
 
+    def _named(self, weights: Tensor) -> dict[str, float]:
+        return dict(zip(self.tasks, (float(w) for w in weights.detach().tolist())))
+
     def _describe(self, record: StepRecord, grads: Tensor, aggregation: Aggregation) -> None:
-        gram = grads.double() @ grads.double().T
-        norms = gram.diagonal().clamp_min(0).sqrt()
+        """Norms and pairwise cosines of the task gradients, the update's norm, the method's info."""
+        g = gram(grads)
         k = len(self.tasks)
-        record.grad_norms = {t: float(n) for t, n in zip(self.tasks, norms.tolist())}
-        denom = (norms[:, None] * norms[None, :]).clamp_min(1e-300)
-        cos = (gram / denom).tolist()
+        record.grad_norms = dict(zip(self.tasks, g.diagonal().clamp_min(0).sqrt().tolist()))
+        cos = cosine_matrix(g).tolist()
         record.cosines = {
             f"{self.tasks[i]}|{self.tasks[j]}": float(cos[i][j]) for i in range(k) for j in range(i + 1, k)
         }
         record.conflict = any(c < 0 for c in record.cosines.values())
-        record.update_norm = float(aggregation.direction.double().norm())
+        record.update_norm = float(torch.linalg.vector_norm(aggregation.direction, dtype=torch.float64))
         if aggregation.weights is not None and record.weights is None:
-            record.weights = [float(w) for w in aggregation.weights.detach().tolist()]
-        record.info |= {k: _plain(v) for k, v in aggregation.info.items()}
+            record.weights = self._named(aggregation.weights)
+        record.info |= {key: _plain(value) for key, value in aggregation.info.items()}
 
 
 def _plain(value: Any) -> Any:

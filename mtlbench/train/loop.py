@@ -25,11 +25,19 @@ from mtlbench.train.step import Trainer
 
 @dataclass
 class DiagnosticsSummary:
-    """Running means of what the method decided, for the run's metrics."""
+    """Running means of what the method decided, for the run's metrics (``metrics.json``).
+
+    Keys: ``mean_weight[task]``, ``mean_cos[a|b]``, ``mean_grad_norm[task]``, ``mean_update_norm``,
+    ``mean_info.<key>`` for every number (or list of numbers, ``<key>[i]``) a method reports
+    (CAME-Grad's per-stage quantities, solver iterations, ``fallback`` = share of steps that fell
+    back), and ``conflict_share`` (overall and per pair): the share of measured steps whose task
+    gradients had a negative cosine. ``probed_steps`` counts the steps where gradients were measured.
+    """
 
     steps: int = 0
     probed: int = 0
     conflicts: int = 0
+    pair_conflicts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -37,26 +45,32 @@ class DiagnosticsSummary:
         self.steps += 1
         values: dict[str, float] = {}
         if record.weights is not None:
-            values |= {f"weight[{i}]": w for i, w in enumerate(record.weights)}
+            values |= {f"weight[{task}]": w for task, w in record.weights.items()}
         values |= {f"cos[{pair}]": c for pair, c in record.cosines.items()}
         values |= {f"grad_norm[{task}]": n for task, n in record.grad_norms.items()}
         if record.update_norm is not None:
             values["update_norm"] = record.update_norm
         for key, value in record.info.items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if isinstance(value, int | float):  # bools too: their mean is the share of steps
                 values[f"info.{key}"] = float(value)
+            elif isinstance(value, list) and all(isinstance(v, int | float) for v in value):
+                values |= {f"info.{key}[{i}]": float(v) for i, v in enumerate(value)}
         for key, value in values.items():
-            self.sums[key] += value
-            self.counts[key] += 1
+            if math.isfinite(value):
+                self.sums[key] += value
+                self.counts[key] += 1
         if record.conflict is not None:
             self.probed += 1
             self.conflicts += int(record.conflict)
+            for pair, cosine in record.cosines.items():
+                self.pair_conflicts[pair] += int(cosine < 0)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {f"mean_{k}": self.sums[k] / self.counts[k] for k in sorted(self.sums)}
         out["steps"] = self.steps
         if self.probed:
             out["conflict_share"] = self.conflicts / self.probed
+            out |= {f"conflict_share[{pair}]": n / self.probed for pair, n in sorted(self.pair_conflicts.items())}
             out["probed_steps"] = self.probed
         return out
 

@@ -67,7 +67,7 @@ def test_loss_weighting_is_one_backward_of_the_weighted_sum() -> None:
     record = _engine(model, "ls", weights=[0.25, 2.0]).backward(model.losses(x))
     for p, g in zip(model.parameters(), expected):
         torch.testing.assert_close(p.grad, g)
-    assert record.weights == [0.25, 2.0]
+    assert record.weights == {"a": 0.25, "b": 2.0}
     assert record.cosines == {}
 
 

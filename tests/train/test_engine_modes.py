@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from mtlbench.errors import MtlbenchError
 from mtlbench.methods import create
 from mtlbench.methods.base import Aggregation, Method
 from mtlbench.train.engine import MTLEngine
@@ -56,7 +57,7 @@ class NormRatio(Method):
         return Aggregation(direction=weights @ grads, weights=weights)
 
 
-def test_representation_method_sees_gradients_of_z_and_weights_the_whole_model() -> None:
+def test_representation_method_sees_gradients_of_z_and_weights_the_trunk() -> None:
     model, method = TwoHeads(), NormRatio()
     losses = model(X)
     z = model.representation
@@ -64,12 +65,20 @@ def test_representation_method_sees_gradients_of_z_and_weights_the_whole_model()
     weights = 1 / expected_rows.norm(dim=1)
     reference = TwoHeads()
     ref_losses = reference(X)
-    (weights[0] * ref_losses["a"] + weights[1] * ref_losses["b"]).backward()
+    # the trunk gets the gradient of the weighted loss, each head the plain gradient of its own loss
+    trunk = list(reference.trunk.parameters())
+    trunk_grads = torch.autograd.grad(
+        weights[0] * ref_losses["a"] + weights[1] * ref_losses["b"], trunk, retain_graph=True
+    )
+    head_grads = [
+        *torch.autograd.grad(ref_losses["a"], list(reference.head_a.parameters()), retain_graph=True),
+        *torch.autograd.grad(ref_losses["b"], list(reference.head_b.parameters())),
+    ]
 
     record = _engine(model, method).backward(losses, representation=z)
 
     torch.testing.assert_close(method.seen[0], expected_rows)
-    torch.testing.assert_close(_grads(model), _grads(reference))
+    torch.testing.assert_close(_grads(model), torch.cat([g.reshape(-1) for g in [*trunk_grads, *head_grads]]))
     assert record.info["gradient_source"] == "representation"
 
 
@@ -139,5 +148,9 @@ def test_staged_schedule_trains_one_stage_at_a_time_and_freezes_earlier_parts() 
     assert method.loss_weights(torch.ones(2)).tolist() == [0.0, 1.0]
     method.start_epoch(3, 4)
     assert set(method.frozen_groups()) == {"b", "shared"}
-    with pytest.raises(Exception, match="stages name tasks"):
+    with pytest.raises(MtlbenchError, match="stages name tasks"):
         create("staged", stages=["cls"]).set_task_names(["report", "cls"])
+    with pytest.raises(MtlbenchError, match="need at least 2 epochs"):
+        method.start_epoch(0, 1)
+    with pytest.raises(MtlbenchError, match="add up to 5"):
+        create("staged", stages=["b", "a"], epochs=[2, 3]).stage_of(0, 4)
