@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,9 @@ PLUGINS = Path(__file__).parent / "plugins"
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both example plugins pip-installed into a private folder (the test venv stays untouched)."""
     target = tmp_path_factory.mktemp("site")
+    sources = tmp_path_factory.mktemp("plugin-sources")  # pip builds in the source folder: keep tests/ clean
     for name in ("example_plugin", "broken_plugin"):
+        shutil.copytree(PLUGINS / name, sources / name, ignore=shutil.ignore_patterns("build", "*.egg-info"))
         subprocess.run(
             [
                 sys.executable,
@@ -28,7 +31,7 @@ def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "--no-build-isolation",
                 "--target",
                 str(target),
-                str(PLUGINS / name),
+                str(sources / name),
             ],
             check=True,
         )
