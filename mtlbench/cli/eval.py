@@ -9,29 +9,43 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from mtlbench.data import Tokenizer
 from mtlbench.errors import MtlbenchError
 from mtlbench.metrics import LABELERS, evaluate
+from mtlbench.metrics.chexbert import CheXbertLabeler
 from mtlbench.results import atomic_write_jsonl
 from mtlbench.train.config import EvalConfig
 
 
-def _texts(path: Path) -> dict[str, str]:
-    """{id: [text]}, {id: text}, or a list of texts (ids are then positions)."""
+def read_texts(path: Path) -> dict[str, str]:
+    """{id: [text]} (R2Gen's test_res/test_gts), {id: text}, or a list of texts (ids are then positions)."""
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise MtlbenchError(f"cannot read {path}: {err}") from None
+    except OSError as err:
+        raise MtlbenchError(f"cannot read {path}: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise MtlbenchError(f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
     if isinstance(data, list):
         data = {str(i): t for i, t in enumerate(data)}
     if not isinstance(data, dict):
         raise MtlbenchError(f"{path}: expected {{id: [text]}}, {{id: text}} or a list of texts")
+    if not data:
+        raise MtlbenchError(f"{path} holds no texts")
     out = {}
     for key, value in data.items():
-        text = value[0] if isinstance(value, list) and value else value
+        text = value[0] if isinstance(value, list) and len(value) == 1 else value
         if not isinstance(text, str):
-            raise MtlbenchError(f"{path}: the entry of id {key!r} is not a text")
+            raise MtlbenchError(f"{path}: the entry of id {key!r} is not a text or a list of one text")
         out[str(key)] = text
     return out
+
+
+def _labeler(name: str, checkpoint: Path | None, bert_dir: Path | None) -> Any:
+    if checkpoint is None and bert_dir is None:
+        return None  # the registry builds it from the configuration
+    if name != "chexbert" or checkpoint is None or bert_dir is None:
+        raise MtlbenchError("--chexbert-checkpoint and --bert-dir go together, with --labeler chexbert")
+    return CheXbertLabeler(checkpoint, bert_dir)
 
 
 @click.command("eval")
@@ -39,28 +53,56 @@ def _texts(path: Path) -> dict[str, str]:
 @click.option("--refs", type=click.Path(path_type=Path, exists=True), required=True, help="Reference reports.")
 @click.option("--labeler", default=EvalConfig.labeler, show_default=True, help="CE labeler: rules or chexbert.")
 @click.option(
-    "--uncertain", type=click.Choice(["positive", "negative"]), default=EvalConfig.uncertain, show_default=True
+    "--uncertain",
+    type=click.Choice(["positive", "negative"]),
+    default=EvalConfig.uncertain,
+    show_default=True,
+    help="How CheXpert's 'uncertain' counts in CE (positive: f1chexbert, CAME-Grad; negative: R2GenCMN).",
 )
 @click.option("--meteor/--no-meteor", default=True, show_default=True, help="METEOR needs Java.")
+@click.option(
+    "--vocab",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="A run's vocab.json: turn raw references into R2Gen's form (cleaned, <unk>, truncated) first.",
+)
+@click.option("--chexbert-checkpoint", type=click.Path(path_type=Path), default=None, help="CheXbert's chexbert.pth.")
+@click.option("--bert-dir", type=click.Path(path_type=Path), default=None, help="bert-base-uncased config + vocab.")
 @click.option("--per-sample", type=click.Path(path_type=Path), default=None, help="Write per-example rows (JSONL).")
-def eval_command(preds: Path, refs: Path, labeler: str, uncertain: str, meteor: bool, per_sample: Path | None) -> None:
+def eval_command(
+    preds: Path,
+    refs: Path,
+    labeler: str,
+    uncertain: str,
+    meteor: bool,
+    vocab: Path | None,
+    chexbert_checkpoint: Path | None,
+    bert_dir: Path | None,
+    per_sample: Path | None,
+) -> None:
     """Score --preds against --refs: BLEU-1..4, METEOR, ROUGE-L, CIDEr (pycocoevalcap, on the
     texts as given, like RRG papers) and clinical efficacy P/R/F1 through the labeler.
 
-    With --labeler chexbert, set $MTLBENCH_CHEXBERT to chexbert.pth and $MTLBENCH_BERT to a
-    folder with bert-base-uncased's config.json and vocab.txt.
+    With --labeler chexbert, pass --chexbert-checkpoint and --bert-dir (or set $MTLBENCH_CHEXBERT
+    and $MTLBENCH_BERT).
     """
-    predictions, references = _texts(preds), _texts(refs)
+    predictions, references = read_texts(preds), read_texts(refs)
     if set(predictions) != set(references):
         only_p = sorted(set(predictions) - set(references))[:3]
         only_r = sorted(set(references) - set(predictions))[:3]
         raise MtlbenchError(f"ids differ between the files: only in --preds {only_p}, only in --refs {only_r}")
     ids = sorted(predictions)
+    reference_texts = [references[i] for i in ids]
+    if vocab is not None:
+        tokenizer = Tokenizer.load(vocab)
+        reference_texts = [tokenizer.decode(tokenizer.encode(text)[1:]) for text in reference_texts]
     config = EvalConfig(labeler=LABELERS.canonical(labeler), uncertain=uncertain, meteor=meteor)
-    result = evaluate(ids, [predictions[i] for i in ids], [references[i] for i in ids], config=config)
+    scorer = _labeler(config.labeler, chexbert_checkpoint, bert_dir)
+    result = evaluate(ids, [predictions[i] for i in ids], reference_texts, config=config, labeler=scorer)
     rows = [[key, f"{value:.5f}"] for key, value in result.corpus.items()]
     click.echo(tabulate(rows, ["metric", "score"], tablefmt="simple"))
-    click.echo(f"\n{len(ids)} examples; CE labeler {labeler}, uncertain counted as {uncertain}")
+    description = (scorer or LABELERS.get(config.labeler)).description
+    click.echo(f"\n{len(ids)} examples; CE labeler: {description}; uncertain counted as {uncertain}")
     per_label = [
         [name, f"{v['P']:.3f}", f"{v['R']:.3f}", f"{v['F1']:.3f}", v["support"]] for name, v in result.per_label.items()
     ]

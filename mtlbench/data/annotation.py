@@ -29,7 +29,7 @@ def load_annotation(path: Path, *, name: str) -> Annotation:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
         raise DataError(
-            f"{name}: {path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
+            f"{name}: {path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
         ) from None
     if not isinstance(raw, Mapping):
         raise DataError(f"{name}: {path} must hold an object with the splits {list(SPLITS)}")

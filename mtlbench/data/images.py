@@ -22,10 +22,19 @@ IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit and integer images (DICOM conversions) scaled to 8 bits: PIL's convert would clip them."""
+    if image.mode not in ("I", "I;16", "I;16B", "I;16L", "F"):
+        return image
+    array = np.asarray(image, dtype=np.float64)
+    top = 255.0 if array.max() <= 255 else 65535.0
+    return Image.fromarray((np.clip(array / top, 0, 1) * 255).round().astype(np.uint8), mode="L")
+
+
 def _open(path: Path) -> Image.Image:
     try:
         with Image.open(path) as image:
-            return image.convert("RGB")
+            return _eight_bit(image).convert("RGB")
     except FileNotFoundError:
         raise DataError(f"image {path} does not exist; run `mtlbench data check` on the dataset") from None
     except OSError as err:

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from mtlbench.data.annotation import load_annotation
 from mtlbench.data.check import check_dataset
+from mtlbench.data.labels import attach_labels
 from mtlbench.data.schema import Annotation
 from mtlbench.data.sources import DATA_ROOT_ENV, DATASETS, DatasetSettings, DatasetSource
 from mtlbench.errors import DataError
@@ -19,7 +20,9 @@ class _R2GenSource(DatasetSource):
     obtain: ClassVar[str] = ""
 
     def __init__(self, labels_csv: str | None = None) -> None:
-        self.labels_csv = Path(labels_csv) if labels_csv else None
+        """``labels_csv``: MIMIC-CXR-JPG's chexpert or negbio CSV, joined on study_id where the
+        annotation has no labels of its own (``--data-opt mimic.labels_csv=PATH``)."""
+        self.labels_csv = Path(labels_csv).expanduser() if labels_csv else None
 
     def locate(self, data_root: Path | None) -> Path:
         name = self.registered_name
@@ -38,11 +41,14 @@ class _R2GenSource(DatasetSource):
         )
 
     def load(self, data_root: Path | None) -> Annotation:
+        """The checked annotation (training refuses a dataset that fails `mtlbench data check`),
+        with the labels CSV joined in when one is configured."""
         folder = self.locate(data_root)
         report = check_dataset(folder, name=self.registered_name)
         if not report.ok:
             raise DataError(f"{self.registered_name} at {folder} fails its check: " + "; ".join(report.errors))
-        return load_annotation(folder / "annotation.json", name=self.registered_name)
+        annotation = load_annotation(folder / "annotation.json", name=self.registered_name)
+        return attach_labels(annotation, csv_path=self.labels_csv) if self.labels_csv else annotation
 
 
 @DATASETS.register("iu_xray", aliases=("iu",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_real_iu_annotation_loads_and_check_reports_its_missing_images(shared_iu
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"train": [', r"not valid JSON: .* at line 1, column 12"),
+        ('{"train": [', r"not valid JSON: .* \(line 1, column 12\)"),
         (json.dumps({"train": [], "val": []}), r"has no split \['test'\]"),
         (
             json.dumps({"train": [{"id": "x", "image_path": []}], "val": [], "test": []}),
@@ -135,13 +136,6 @@ def test_labels_come_from_annotation_then_csv_then_labeler(tmp_path: Path) -> No
     assert len(calls) == 1  # cached
 
 
-def test_a_labels_csv_without_study_id_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "labels.csv").write_text("subject_id,Edema\n1,1.0\n")
-    annotation = load_annotation(_dataset(tmp_path / "d") / "annotation.json", name="mimic_cxr")
-    with pytest.raises(DataError, match="has no study_id column"):
-        attach_labels(annotation, csv_path=tmp_path / "labels.csv")
-
-
 def test_images_gray_rgb_png_jpeg_become_normalised_rgb_views(tmp_path: Path) -> None:
     gray = Image.fromarray(np.tile(np.arange(80, dtype=np.uint8), (60, 1)), mode="L")
     gray.save(tmp_path / "g.png")
@@ -171,3 +165,157 @@ def test_train_augmentation_is_reproducible_from_its_generator(tmp_path: Path) -
 
     torch.testing.assert_close(draw(1), draw(1))
     assert not torch.equal(draw(1), draw(2))
+
+
+def test_real_iu_check_names_the_missing_files_with_their_study(shared_iu: Path) -> None:
+    (missing,) = [e for e in check_dataset(shared_iu, name="iu_xray").errors if "missing" in e]
+    assert "CXR3321_IM-1588-1001.png (id 3321)" in missing and "does not exist" in missing
+
+
+def test_duplicate_ids_within_a_split_are_an_error(tmp_path: Path) -> None:
+    folder = _dataset(tmp_path)
+    data = json.loads((folder / "annotation.json").read_text())
+    data["train"].append(_study("b", ["b/0.png"]))
+    (folder / "annotation.json").write_text(json.dumps(data))
+    assert "1 ids appear twice in train: b" in " | ".join(check_dataset(folder, name="toy").errors)
+
+
+def test_an_image_path_that_does_not_exist_fails_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"image .*nowhere.png does not exist; run `mtlbench data check`") as err:
+        load_study_images([tmp_path / "nowhere.png"], num_views=1, image_size=16, train=False, generator=None)
+    assert "\n" not in str(err.value)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="cannot be read"):
+        load_study_images([tmp_path / "broken.png"], num_views=1, image_size=16, train=False, generator=None)
+
+
+def test_mimic_fields_and_one_view(tmp_path: Path) -> None:
+    """R2Gen's MIMIC-CXR annotation: dicom id, study_id and subject_id as ints, one image used."""
+    image = Image.fromarray(np.full((40, 30), 128, dtype=np.uint8), mode="L")
+    row = {
+        "id": "02aa804e-bde0afdd",
+        "study_id": 50414267,
+        "subject_id": 10000032,
+        "report": "FINDINGS:\nNo acute process.",
+        "image_path": ["p10/p10000032/s50414267/02aa804e-bde0afdd.jpg", "p10/p10000032/s50414267/other.jpg"],
+        "split": "train",
+    }
+    splits = {"train": [row], "val": [{**row, "id": "v"}], "test": [{**row, "id": "t", "study_id": 50414268}]}
+    files = {row["image_path"][0]: image, row["image_path"][1]: image.point(lambda v: 255 - v)}
+    _write(tmp_path / "mimic_cxr", splits, files)
+    source = DATASETS.get("mimic")()
+    assert source.settings.num_views == 1 and source.settings.threshold == 10 and source.settings.max_seq_length == 100
+    annotation = source.load(tmp_path)
+    example = annotation.splits["train"][0]
+    assert (example.study_id, example.subject_id) == ("50414267", "10000032")
+    views = load_study_images(
+        [Path(annotation.image_dir) / p for p in example.image_paths],
+        num_views=source.settings.num_views,
+        image_size=16,
+        train=False,
+        generator=None,
+    )
+    assert views.shape == (1, 3, 16, 16)  # only image_path[0], as R2Gen
+
+
+def _labels_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    columns = ["subject_id", "study_id", *sorted(CHEXPERT_LABELS)]
+    lines = [",".join(columns)] + [",".join(row.get(c, "") for c in columns) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_labels_csv_joins_through_the_source_option_and_data_check(tmp_path: Path) -> None:
+    image = Image.fromarray(np.zeros((8, 8), dtype=np.uint8), mode="L")
+    splits = {
+        "train": [_study("a", ["a.jpg"], study_id=50000001), _study("b", ["a.jpg"], study_id=50000002)],
+        "val": [_study("c", ["a.jpg"], study_id=50000003)],
+        "test": [_study("d", ["a.jpg"], study_id=50000004)],
+    }
+    _write(tmp_path / "mimic_cxr", splits, {"a.jpg": image})
+    csv = _labels_csv(
+        tmp_path / "mimic-cxr-2.0.0-chexpert.csv", [{"subject_id": "1", "study_id": "50000001", "Edema": "-1.0"}]
+    )
+    annotation = DATASETS.get("mimic")(labels_csv=str(csv)).load(tmp_path)
+    edema = CHEXPERT_LABELS.index("Edema")
+    assert annotation.splits["train"][0].labels[edema] == -1.0 and annotation.splits["train"][1].labels is None
+    result = CliRunner().invoke(cli, ["data", "check", str(tmp_path / "mimic_cxr"), "--labels-csv", str(csv)])
+    assert result.exit_code == 0 and "label coverage: 1/4 studies carry labels" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("subject_id,Edema\n1,1.0\n", "has no study_id column"),
+        ("subject_id,study_id,Edema\n1,5,1.0\n", "lacks the label columns"),
+    ],
+)
+def test_malformed_labels_csvs_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "labels.csv").write_text(text)
+    annotation = load_annotation(_dataset(tmp_path / "d") / "annotation.json", name="mimic_cxr")
+    with pytest.raises(DataError, match=message):
+        attach_labels(annotation, csv_path=tmp_path / "labels.csv")
+
+
+def test_labels_csv_values_must_be_chexpert_codes(tmp_path: Path) -> None:
+    csv = _labels_csv(tmp_path / "l.csv", [{"subject_id": "1", "study_id": "5", "Edema": "2.0"}])
+    annotation = load_annotation(_dataset(tmp_path / "d") / "annotation.json", name="mimic_cxr")
+    with pytest.raises(DataError, match=r"must be 1.0, 0.0, -1.0 or blank; found \[2.0\]"):
+        attach_labels(annotation, csv_path=csv)
+
+
+def test_labeler_cache_is_keyed_by_the_labelers_version(tmp_path: Path) -> None:
+    annotation = load_annotation(_dataset(tmp_path / "d") / "annotation.json", name="iu_xray")
+    calls: list[int] = []
+
+    class Labeler:
+        def __init__(self, key: str) -> None:
+            self.cache_key = key
+
+        def label(self, reports: list[str]) -> list[tuple[float, ...]]:
+            calls.append(len(reports))
+            return [(1.0,) * 14 for _ in reports]
+
+    for key in ("v1", "v1", "v2"):
+        labelled = attach_labels(annotation, labeler=Labeler(key), cache_dir=tmp_path / "cache")
+    assert calls == [4, 4] and labelled.splits["test"][0].labels == (1.0,) * 14
+
+
+def test_data_root_comes_from_the_option_else_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from mtlbench.data.sources import resolve_data_root
+
+    monkeypatch.setenv("MTLBENCH_DATA", str(tmp_path / "env"))
+    assert resolve_data_root(tmp_path / "opt") == tmp_path / "opt"
+    assert resolve_data_root(None) == tmp_path / "env"
+    monkeypatch.delenv("MTLBENCH_DATA")
+    assert resolve_data_root(None) is None
+    with pytest.raises(DataError, match=r"--data-root or set \$MTLBENCH_DATA"):
+        DATASETS.get("iu")().locate(None)
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path: Path) -> None:
+    ramp = (np.tile(np.linspace(0, 65535, 32), (32, 1))).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    Image.fromarray((ramp // 257).astype(np.uint8), mode="L").save(tmp_path / "flat.png")
+    deep, flat = (
+        load_study_images([tmp_path / name], num_views=1, image_size=32, train=False, generator=None)
+        for name in ("deep.png", "flat.png")
+    )
+    torch.testing.assert_close(deep, flat, atol=0.03, rtol=0)
+
+
+def test_real_iu_reports_are_labelled_by_the_rule_labeler_and_cached(shared_iu: Path, tmp_path: Path) -> None:
+    from mtlbench.metrics import LABELERS
+
+    annotation = load_annotation(shared_iu / "annotation.json", name="iu_xray")
+    test_only = dataclasses.replace(annotation, splits={"train": [], "val": [], "test": annotation.splits["test"]})
+    labeler = LABELERS.get("rules").from_config(None)
+    labelled = attach_labels(test_only, labeler=labeler, cache_dir=tmp_path)
+    codes = np.array([ex.labels for ex in labelled.splits["test"]])
+    assert codes.shape == (382, 14)
+    assert 0.3 < np.mean(codes[:, -1] == 1.0) < 0.6  # No Finding
+    assert len(list(tmp_path.glob(f"labels-{labeler.cache_key}-*.json"))) == 1
+    again = attach_labels(
+        test_only, labeler=lambda reports: pytest.fail("not cached"), cache_dir=tmp_path, labeler_name=labeler.cache_key
+    )
+    assert np.array_equal(np.array([ex.labels for ex in again.splits["test"]]), codes, equal_nan=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.meteor.meteor import Meteor
 
 from mtlbench.cli import cli
+from mtlbench.data.schema import CHEXPERT_LABELS
+from mtlbench.errors import MtlbenchError
 from mtlbench.metrics import bleu_from_stats
 from mtlbench.metrics.meteor import meteor, meteor_from_stats
 from mtlbench.metrics.nlg import bleu_stats
@@ -79,3 +82,78 @@ def test_meteor_from_stored_stats_equals_a_fresh_meteor_on_a_subset(
     finally:
         del scorer
     assert meteor_from_stats(subset) == pytest.approx(expected, abs=1e-9)
+
+
+def _files(tmp_path: Path, preds: object, refs: object) -> list[str]:
+    (tmp_path / "p.json").write_text(preds if isinstance(preds, str) else json.dumps(preds))
+    (tmp_path / "r.json").write_text(refs if isinstance(refs, str) else json.dumps(refs))
+    return ["eval", "--preds", str(tmp_path / "p.json"), "--refs", str(tmp_path / "r.json"), "--no-meteor"]
+
+
+@pytest.mark.parametrize(
+    ("preds", "refs", "message"),
+    [
+        ('{"1": ["the heart', {"1": ["x ."]}, r"p.json is not valid JSON: Unterminated string .*\(line 1, column 8\)"),
+        (
+            {"1": ["a ."], "2": ["b ."]},
+            {"1": ["a ."], "3": ["b ."]},
+            r"only in --preds \['2'\], only in --refs \['3'\]",
+        ),
+        ({"1": [3]}, {"1": ["a ."]}, r"the entry of id '1' is not a text"),
+        ({}, {}, r"holds no texts"),
+    ],
+)
+def test_eval_refuses_malformed_prediction_files_in_one_line(
+    tmp_path: Path, preds: object, refs: object, message: str
+) -> None:
+    result = CliRunner().invoke(cli, _files(tmp_path, preds, refs))
+    assert result.exit_code != 0
+    assert re.search(message, result.output), result.output
+    assert result.output.count("\n") == 1  # "Error: ..." on one line
+
+
+def test_eval_accepts_lists_prints_the_policy_and_writes_per_sample_rows(tmp_path: Path) -> None:
+    preds = ["mild cardiomegaly . no effusion .", "possible small left effusion ."]
+    refs = ["the heart is enlarged . no effusion .", "no acute disease ."]
+    out = tmp_path / "rows.jsonl"
+    positive = CliRunner().invoke(cli, [*_files(tmp_path, preds, refs), "--per-sample", str(out)])
+    negative = CliRunner().invoke(cli, [*_files(tmp_path, preds, refs), "--uncertain", "negative"])
+    assert positive.exit_code == 0 and negative.exit_code == 0, positive.output
+    assert "rule-based approximation of the CheXpert labeler" in positive.output
+    assert "uncertain counted as positive" in positive.output and "uncertain counted as negative" in negative.output
+
+    def figure(output: str, key: str) -> float:
+        return float(next(line.split()[1] for line in output.splitlines() if line.startswith(key + " ")))
+
+    # the hedged effusion is a false positive only when uncertain counts as positive
+    assert figure(positive.output, "CE_P_micro") == 0.5 and figure(negative.output, "CE_P_micro") == 1.0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["0", "1"]
+    assert rows[1]["labels_generated"][CHEXPERT_LABELS.index("Pleural Effusion")] == -1.0
+    assert rows[0]["stats"]["bleu"]["testlen"] == 6 and "rouge_l" in rows[0]["stats"]
+
+
+def test_eval_with_a_runs_vocabulary_scores_references_as_r2gen_does(tmp_path: Path) -> None:
+    from mtlbench.data import Tokenizer
+
+    tokenizer = Tokenizer.build(["The heart is normal."] * 3, style="iu_xray", threshold=3, max_seq_length=5)
+    tokenizer.save(tmp_path / "vocab.json")
+    preds = {"a": ["the heart is <unk> ."]}
+    refs = {"a": ["The heart is enlarged. Small effusion."]}
+    args = [*_files(tmp_path, preds, refs), "--vocab", str(tmp_path / "vocab.json")]
+    result = CliRunner().invoke(cli, [*args, "--per-sample", str(tmp_path / "rows.jsonl")])
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert row["reference"] == "the heart is <unk>"  # cleaned, <unk>, cut to max_seq_length as R2Gen's ground truth
+
+
+def test_meteor_reuses_one_java_process_and_says_when_java_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mtlbench.metrics import meteor as meteor_module
+
+    meteor(["a b c"], ["a b c"])
+    first = meteor_module._meteor().process.pid
+    meteor(["a b"], ["a c"])
+    assert meteor_module._meteor().process.pid == first
+    monkeypatch.setattr(meteor_module.shutil, "which", lambda name: None)
+    with pytest.raises(MtlbenchError, match=r"METEOR needs Java 8\+ on PATH; install OpenJDK .* or pass --no-meteor"):
+        meteor_module._Meteor()

@@ -10,7 +10,7 @@ from typing import Any
 
 from mtlbench.errors import MtlbenchError
 
-VERSION = "3"
+VERSION = "4"
 """Bumped whenever the generator's output changes, so stale caches are never reused."""
 
 
@@ -18,9 +18,11 @@ VERSION = "3"
 class SyntheticConfig:
     """How many studies, how large, and how noisy the readers are.
 
-    The defaults size the embedded benchmark: a tiny CPU model learns the findings' signs in a
-    few epochs on 2 cores. ``label_noise`` is the chance that the report's reader disagrees
-    with the image on a finding (misses it, or reads one that is not there).
+    The defaults size the embedded benchmark for 2 CPU cores: 480 training studies, images drawn
+    at 128 px and read at the runs' resolution (64 px by default, where every finding still has a
+    visible sign). ``label_noise`` is the chance that the report's reader disagrees with the
+    images on a finding (misses it, or reads one that is not there); the stored labels follow the
+    report, so a text labeler agrees with them and the noise is between images and text.
     """
 
     seed: int = 0

@@ -40,7 +40,7 @@ def generate(folder: Path, config: SyntheticConfig) -> Path:
             paths = [f"{study_id}/0.png", f"{study_id}/1.png"]
             (folder / "images" / study_id).mkdir(exist_ok=True)
             for rel, view in zip(paths, (frontal, lateral)):
-                Image.fromarray(view(study.findings, rng, config.image_size), mode="L").save(
+                Image.fromarray(view(study.findings, study.incidental, rng, config.image_size), mode="L").save(
                     folder / "images" / rel, optimize=False
                 )
             rows.append(
@@ -51,6 +51,7 @@ def generate(folder: Path, config: SyntheticConfig) -> Path:
                     "split": split,
                     "labels": _promptmrg(codes),
                     "findings_shown": [f.name for f in study.findings],
+                    "incidental": list(study.incidental),
                 }
             )
         annotation[split] = rows

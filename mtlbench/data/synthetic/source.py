@@ -5,21 +5,28 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from mtlbench.data.annotation import load_annotation
+from mtlbench.data.cache import cache_root
 from mtlbench.data.schema import Annotation
 from mtlbench.data.sources import DATASETS, DatasetSettings, DatasetSource
 from mtlbench.data.synthetic.config import SyntheticConfig
 from mtlbench.data.synthetic.generate import generate
 
-CACHE_ENV = "MTLBENCH_CACHE"
+STALE_S = 24 * 3600
+"""A generation folder this old was left by a killed process (generating takes seconds)."""
 
 
-def cache_root() -> Path:
-    """``$MTLBENCH_CACHE`` or ``~/.cache/mtlbench``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mtlbench").expanduser()
+def _remove_stale(target: Path) -> None:
+    for leftover in target.parent.glob(f".{target.name}-*"):
+        try:
+            if time.time() - leftover.stat().st_mtime > STALE_S:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            pass  # another process removed it first
 
 
 @DATASETS.register("synthetic", aliases=("synth",))
@@ -46,6 +53,7 @@ class SyntheticSource(DatasetSource):
         if (target / "annotation.json").is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(target)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
             generate(tmp, self.config)
