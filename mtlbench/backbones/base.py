@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from mtlbench.data.batch import Batch
+from mtlbench.errors import MtlbenchError
 from mtlbench.registry import Registry, require_subclass
 
 TASKS: tuple[str, ...] = ("report", "cls", "align")
@@ -30,12 +31,44 @@ class BackboneConfig:
 
     vocab_size: int
     max_len: int = 60
+    """Most tokens a generated report may have: the dataset's max_seq_length (IU 60, MIMIC 100)."""
     num_labels: int = 14
     tasks: tuple[str, ...] = ("report", "cls")
     size: str = "tiny"
     image_size: int = 64
     num_views: int = 2
-    beam_size: int = 1
+    """Views per study: IU X-Ray 2 (their patch sequences are concatenated, as R2Gen), MIMIC-CXR 1."""
+    beam_size: int = 3
+    """R2Gen's and R2GenCMN's beam; 1 is greedy decoding."""
+    block_trigrams: bool = True
+    extractor: str = ""
+    """Visual extractor, "cnn" or "resnet101"; empty = the size's default (tiny: cnn, paper: resnet101)."""
+    extractor_weights: str | None = None
+    """A local state_dict file for the extractor (torchvision resnet101 keys); nothing is downloaded."""
+
+
+BACKBONE_OPTIONS: dict[str, type] = {
+    "extractor": str,
+    "extractor_weights": str,
+    "beam_size": int,
+    "block_trigrams": bool,
+}
+"""Run options of a backbone (``--backbone-opt KEY=VALUE``, a grid file's ``[backbone]`` table)."""
+
+
+def check_backbone_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` validated against :data:`BACKBONE_OPTIONS`, with one-line errors."""
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        kind = BACKBONE_OPTIONS.get(key)
+        if kind is None:
+            raise MtlbenchError(f"unknown backbone option {key!r}; valid: {', '.join(BACKBONE_OPTIONS)}")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise MtlbenchError(f"backbone option {key} must be a positive integer; got {value!r}")
+        if kind is not int and not isinstance(value, kind):
+            raise MtlbenchError(f"backbone option {key} must be a {kind.__name__}; got {value!r}")
+        out[key] = value
+    return out
 
 
 class Backbone(nn.Module, ABC):
@@ -51,9 +84,11 @@ class Backbone(nn.Module, ABC):
         super().__init__()
         unknown = set(config.tasks) - set(self.supported_tasks())
         if unknown:
-            raise ValueError(
+            raise MtlbenchError(
                 f"{type(self).__name__} has no task {sorted(unknown)}; it offers {list(self.supported_tasks())}"
             )
+        if len(set(config.tasks)) != len(config.tasks):
+            raise MtlbenchError(f"tasks {list(config.tasks)} name a task twice; give each task once")
         self.config = config
         self.decoder = decoder
         self.representation: Tensor | None = None

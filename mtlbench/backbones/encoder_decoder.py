@@ -1,0 +1,198 @@
+"""The one encoder-decoder core behind ``transformer``, ``r2gen`` and ``cmn``.
+
+Shared trunk: visual extractor -> visual projection (R2Gen's ``att_embed``: Linear, ReLU,
+dropout) -> [R2GenCMN: + cross-modal memory response, + sinusoidal positions] -> Transformer
+encoder. Its output, the encoded patch sequence, is ``representation``; every head reads it:
+
+* ``report``: the Transformer decoder (with R2Gen's relational memory and MCLN for ``r2gen``),
+  trained with R2Gen's language-model loss (mean NLL over real target tokens);
+* ``cls``: a linear layer on the pooled visual features, binary cross-entropy over the 14
+  CheXpert labels; the targets come with the batch, already binarised under the run's explicit
+  uncertain policy (``TrainConfig.cls_uncertain``: U-Ones "positive" by default, or "negative";
+  blank counts as negative);
+* ``align``: image-report contrastive InfoNCE with a learnable temperature.
+
+Several views of a study (IU X-Ray) are encoded one by one by the extractor and their patch
+sequences concatenated along the sequence, as R2Gen does; the pooled feature is the mean over
+all patches, i.e. the average of the views' pooled features (R2Gen concatenates the pooled
+vectors, which its decoder never reads; averaging keeps the heads independent of the view count).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mtlbench.backbones.base import TASKS, Backbone, BackboneConfig, Decoder
+from mtlbench.backbones.decoding import beam_search
+from mtlbench.backbones.heads import AlignmentHead, ReportHead, Respond
+from mtlbench.backbones.layers import Encoder, PositionalEncoding, xavier_init
+from mtlbench.backbones.memory import CrossModalMemory
+from mtlbench.backbones.sizes import get_size
+from mtlbench.backbones.visual import build_extractor
+from mtlbench.data.batch import Batch
+from mtlbench.errors import MtlbenchError
+
+
+def grid_side(image_size: int, halvings: int) -> int:
+    """Side of the feature grid after ``halvings`` stride-2 stages (each rounds up, as padded convs do)."""
+    side = image_size
+    for _ in range(halvings):
+        side = (side + 1) // 2
+    return side
+
+
+class EncoderDecoderBackbone(Backbone):
+    """Visual encoder + report decoder + optional classification and alignment heads.
+
+    Subclasses choose the memory variants; everything else is this one implementation.
+    """
+
+    relational_memory: ClassVar[bool] = False
+    """R2Gen: relational memory + memory-driven conditional layer norm in the decoder."""
+    cross_modal_memory: ClassVar[bool] = False
+    """R2GenCMN: a shared memory matrix queried by visual patches and by word embeddings."""
+    visual_sinusoids: ClassVar[bool] = False
+    """R2GenCMN adds sinusoidal positions to the visual sequence (its ``src_embed``); R2Gen does not."""
+
+    @classmethod
+    def supported_tasks(cls) -> tuple[str, ...]:
+        return TASKS
+
+    def __init__(self, config: BackboneConfig, decoder: Decoder) -> None:
+        super().__init__(config, decoder)
+        if "report" not in config.tasks:
+            raise MtlbenchError(f"tasks {list(config.tasks)} lack 'report': a report-generation backbone needs it")
+        if config.num_views < 1 or config.beam_size < 1 or config.max_len < 1:
+            raise MtlbenchError("num_views, beam_size and max_len must each be at least 1")
+        size = get_size(config.size)
+        self.size = size
+        d = size.d_model
+        self.visual = build_extractor(
+            config.extractor or size.extractor, cnn_channels=size.cnn_channels, weights=config.extractor_weights
+        )
+        halvings = self.visual.stride.bit_length() - 1
+        if config.image_size < self.visual.stride:
+            raise MtlbenchError(f"image_size {config.image_size} is below the extractor's stride {self.visual.stride}")
+        self.patches_per_view = grid_side(config.image_size, halvings) ** 2
+        self.visual_projection = nn.Sequential(
+            nn.Linear(self.visual.out_channels, d), nn.ReLU(), nn.Dropout(size.visual_dropout)
+        )
+        self.patch_position = (
+            nn.Parameter(0.02 * torch.randn(config.num_views, self.patches_per_view, d))
+            if size.patch_positions
+            else None
+        )
+        self.memory = CrossModalMemory(size.cmm_size, d, size.heads, size.cmm_topk) if self.cross_modal_memory else None
+        self.visual_position = PositionalEncoding(d, size.dropout) if self.visual_sinusoids else None
+        self.encoder = Encoder(d, size.heads, size.d_ff, size.dropout, size.layers)
+        xavier_init(self.encoder)
+        self.heads = nn.ModuleDict()
+        self.heads["report"] = ReportHead(config.vocab_size, size, relational=self.relational_memory)
+        if "cls" in config.tasks:
+            self.heads["cls"] = nn.Linear(d, config.num_labels)
+        if "align" in config.tasks:
+            self.heads["align"] = AlignmentHead(config.vocab_size, size)
+
+    # --- parameter partition -------------------------------------------------------------------
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The trunk: extractor, projection, positions, cross-modal memory, encoder."""
+        return [p for name, p in self.named_parameters() if not name.startswith("heads.")]
+
+    def task_parameters(self, task: str) -> list[nn.Parameter]:
+        if task not in self.heads:
+            raise MtlbenchError(f"{type(self).__name__} was built without task {task!r}; its tasks: {self.tasks}")
+        return list(self.heads[task].parameters())
+
+    # --- shared trunk --------------------------------------------------------------------------
+
+    def _respond(self) -> Respond | None:
+        return self.memory.respond if self.memory is not None else None
+
+    def encode(self, images: Tensor) -> Tensor:
+        """[B, V, 3, H, W] -> encoded patches [B, V * h * w, d], the views' sequences concatenated."""
+        if images.dim() != 5 or images.shape[1] != self.config.num_views:
+            raise MtlbenchError(
+                f"images of shape {tuple(images.shape)}: expected [batch, {self.config.num_views} views, 3, H, W]"
+            )
+        b, v = images.shape[:2]
+        grid = self.visual(images.flatten(0, 1))
+        patches = self.visual_projection(grid.flatten(2).transpose(1, 2))
+        if self.patch_position is not None:
+            if patches.shape[1] != self.patches_per_view:
+                raise MtlbenchError(
+                    f"images of {tuple(images.shape[-2:])} px give {patches.shape[1]} patches per view; the model "
+                    f"was built for image_size {self.config.image_size} ({self.patches_per_view} patches)"
+                )
+            patches = patches.view(b, v, -1, patches.shape[-1]) + self.patch_position
+        x = patches.reshape(b, -1, patches.shape[-1])
+        if self.memory is not None:
+            x = x + self.memory.respond(x)
+        if self.visual_position is not None:
+            x = self.visual_position(x)
+        return self.encoder(x)
+
+    # --- tasks ---------------------------------------------------------------------------------
+
+    def forward(self, batch: Batch) -> dict[str, Tensor]:
+        visual = self.encode(batch.images)
+        self.representation = visual
+        pooled = visual.mean(dim=1)
+        losses: dict[str, Tensor] = {}
+        for task in self.tasks:
+            if task == "report":
+                losses[task] = self._report_loss(visual, batch.tokens, batch.mask)
+            elif task == "cls":
+                losses[task] = F.binary_cross_entropy_with_logits(self.heads["cls"](pooled), batch.labels)
+            else:
+                losses[task] = self.heads["align"](pooled, batch.tokens, batch.mask)
+        return losses
+
+    def _report_loss(self, visual: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
+        """R2Gen's LanguageModelCriterion: mean NLL of the real (non-padding) target tokens."""
+        logits = self.heads["report"](visual, tokens[:, :-1], self._respond())
+        nll = F.cross_entropy(logits.transpose(1, 2).float(), tokens[:, 1:], reduction="none")
+        target_mask = mask[:, 1:]
+        return (nll * target_mask).sum() / target_mask.sum().clamp_min(1)
+
+    def report_logits(self, images: Tensor, tokens: Tensor) -> Tensor:
+        """[B, T, vocab] next-token logits for every prefix of ``tokens`` (teacher forcing)."""
+        return self.heads["report"](self.encode(images), tokens, self._respond())
+
+    @torch.no_grad()
+    def predict_labels(self, images: Tensor) -> Tensor:
+        if "cls" not in self.heads:
+            raise MtlbenchError(f"{type(self).__name__} was built without the 'cls' task; add it to --tasks")
+        return torch.sigmoid(self.heads["cls"](self.encode(images).mean(dim=1)))
+
+    @torch.no_grad()
+    def generate_ids(self, images: Tensor) -> Tensor:
+        """[B, <= max_len + 1] token ids (BOS first, 0-padded after EOS) by batched beam search."""
+        visual = self.encode(images)
+        beams = self.config.beam_size
+        if beams > 1:
+            visual = visual.repeat_interleave(beams, dim=0)
+        head: ReportHead = self.heads["report"]  # type: ignore[assignment]
+        respond = self._respond()
+        cache: dict = {}
+
+        def step(tokens: Tensor, order: Tensor) -> Tensor:
+            return head.next_logprobs(visual, tokens, order, cache, respond)
+
+        return beam_search(
+            step,
+            images.shape[0],
+            beam_size=beams,
+            max_len=self.config.max_len,
+            device=images.device,
+            block_trigrams=self.config.block_trigrams,
+        )
+
+    @torch.no_grad()
+    def generate(self, images: Tensor) -> list[str]:
+        """Cleaned report text per study (beam ``config.beam_size``, trigram blocking, ``max_len`` tokens)."""
+        return [self.decoder.decode(row[1:].tolist()) for row in self.generate_ids(images)]
