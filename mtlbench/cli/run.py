@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,21 +73,54 @@ def _parse_data_options(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return out
 
 
+class Interrupted(click.ClickException):
+    """Ctrl-C or SIGTERM: the shell's convention for a command stopped by SIGINT."""
+
+    exit_code = 130
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """A SIGTERM (``kill``, a scheduler) stops the grid as cleanly as Ctrl-C does."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 _EXECUTOR_OPTIONS = {
-    "local": ("workers",),
-    "ray": ("address", "cpus_per_task"),
-    "slurm": ("partition", "time_min", "cpus_per_task", "mem_gb", "array_parallelism", "folder"),
+    "local": ("workers", "threads"),
+    "ray": ("address", "cpus_per_task", "gpus_per_task"),
+    "slurm": (
+        "partition",
+        "time_min",
+        "cpus_per_task",
+        "gpus_per_task",
+        "mem_gb",
+        "array_parallelism",
+        "max_requeues",
+        "folder",
+    ),
 }
 
 
 def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
     """The options that ``executor`` takes and the user set; options of other executors are refused."""
     allowed = _EXECUTOR_OPTIONS[executor]
-    given = {k: v for k, v in options.items() if v is not None and not (k == "workers" and v == 1)}
+    given = {k: v for k, v in options.items() if v is not None}
     stray = sorted(set(given) - set(allowed) - {"folder"})
     if stray:
         flags = ", ".join("--" + k.replace("_", "-") for k in stray)
-        raise MtlbenchError(f"{flags} do(es) not apply to --executor {executor}; it takes {', '.join(allowed)}")
+        takes = ", ".join("--" + k.replace("_", "-") for k in allowed if k != "folder")
+        raise MtlbenchError(f"{flags} do(es) not apply to --executor {executor}; it takes {takes}")
     return {k: v for k, v in given.items() if k in allowed}
 
 
@@ -124,6 +161,14 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
 )
 @click.option("--meteor/--no-meteor", default=EvalConfig.meteor, show_default=True, help="METEOR needs Java.")
 @click.option(
+    "--backbone-opt",
+    "backbone_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A backbone option: beam_size, block_trigrams, extractor (cnn|resnet101), extractor_weights "
+    "(a local torchvision resnet101 state_dict, relative to --data-root) (repeatable).",
+)
+@click.option(
     "--data-opt",
     "data_opts",
     multiple=True,
@@ -157,13 +202,37 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
     show_default=True,
     help="Where runs execute: local processes, a Ray cluster (extra 'ray') or Slurm via submitit (extra 'slurm').",
 )
-@click.option("--workers", type=int, default=1, show_default=True, help="local: parallel worker processes.")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="local: parallel worker processes (default: one per core, at most one per run; 1 with CUDA).",
+)
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="local: torch threads per run (default 1, as with --cpus-per-task 1 on Ray or Slurm, so that a run "
+    "gives the same numbers on every executor: its numbers depend on its thread count).",
+)
 @click.option("--address", default=None, help="ray: address of an existing cluster (default: start a local one).")
 @click.option("--partition", default=None, help="slurm: partition to submit to.")
-@click.option("--time-min", type=int, default=None, help="slurm: time limit per run in minutes.")
-@click.option("--cpus-per-task", type=int, default=None, help="slurm/ray: CPU cores per run.")
+@click.option(
+    "--time-min",
+    type=int,
+    default=None,
+    help="slurm: time limit of a run's job in minutes (default 60); at the limit it is requeued and resumes.",
+)
+@click.option("--cpus-per-task", type=int, default=None, help="slurm/ray: CPU cores (and torch threads) per run.")
+@click.option("--gpus-per-task", type=int, default=None, help="slurm/ray: GPUs per run.")
 @click.option("--mem-gb", type=float, default=None, help="slurm: memory per run in GB.")
 @click.option("--array-parallelism", type=int, default=None, help="slurm: most array tasks running at once.")
+@click.option(
+    "--max-requeues",
+    type=int,
+    default=None,
+    help="slurm: how often a run that hits its time limit is requeued to resume (default 3).",
+)
 @click.option(
     "--slurm-folder",
     type=click.Path(path_type=Path),
@@ -178,17 +247,21 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
 def run_command(
     ctx: click.Context,
     grid_file: Path | None,
+    backbone_opts: tuple[str, ...],
     data_opts: tuple[str, ...],
     results: Path,
     data_root: Path | None,
     executor: str,
-    workers: int,
+    workers: int | None,
+    threads: int | None,
     address: str | None,
     partition: str | None,
     time_min: int | None,
     cpus_per_task: int | None,
+    gpus_per_task: int | None,
     mem_gb: float | None,
     array_parallelism: int | None,
+    max_requeues: int | None,
     slurm_folder: Path | None,
     device: str | None,
     rerun_failed: bool,
@@ -211,37 +284,48 @@ def run_command(
             (settings.setdefault(section, {}) if section else settings)[key] = value
     for dataset, values in _parse_data_options(data_opts).items():
         settings.setdefault("data", {}).setdefault(dataset, {}).update(values)
+    for item in backbone_opts:
+        key, sep, raw = item.partition("=")
+        if not (sep and key):
+            raise MtlbenchError(f"--backbone-opt {item!r}: expected KEY=VALUE, e.g. beam_size=1")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        settings.setdefault("backbone", {})[key] = value
     specs = expand(grid_from_settings(settings))
-    root = resolve_data_root(data_root)
-    check_datasets(specs, root)
     chosen = make_executor(
         executor,
         **_executor_options(
             executor,
             workers=workers,
+            threads=threads,
             address=address,
             partition=partition,
             time_min=time_min,
             cpus_per_task=cpus_per_task,
+            gpus_per_task=gpus_per_task,
             mem_gb=mem_gb,
             array_parallelism=array_parallelism,
+            max_requeues=max_requeues,
             folder=slurm_folder or results / "slurm",
         ),
     )
+    root = resolve_data_root(data_root)
+    check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
     try:
-        run_benchmark(
-            specs,
-            results,
-            chosen,
-            tune=int(settings.get("tune", 0)),
-            rerun_failed=rerun_failed,
-            data_root=root,
-            device=device,
-        )
+        with _terminate_as_interrupt():
+            run_benchmark(
+                specs,
+                results,
+                chosen,
+                tune=int(settings.get("tune", 0)),
+                rerun_failed=rerun_failed,
+                data_root=root,
+                device=device,
+            )
     except KeyboardInterrupt:
-        raise click.ClickException(
-            "interrupted: finished runs are kept; run the same command again to resume"
-        ) from None
+        raise Interrupted("interrupted: finished runs are kept; run the same command again to resume") from None
     if not no_leaderboard:
         from mtlbench.stats import render_leaderboard
 

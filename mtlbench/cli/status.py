@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -9,15 +10,17 @@ import click
 from tabulate import tabulate
 
 from mtlbench.errors import MtlbenchError
-from mtlbench.results import iter_runs
+from mtlbench.results import TRAIN_LOG, RunRecord, iter_runs
+from mtlbench.runner.store import TUNING_DIR
 
 
 @click.command("status")
 @click.argument("results", type=click.Path(path_type=Path), default=Path("results"))
 def status_command(results: Path) -> None:
-    """Summarise the grid in RESULTS: runs done, failed (with reasons) and interrupted."""
+    """Summarise the grid in RESULTS: runs done, failed (with reasons), running or interrupted."""
     runs = list(iter_runs(results))
-    if not runs:
+    trials = list(iter_runs(results / TUNING_DIR))
+    if not runs and not trials:
         raise MtlbenchError(f"no runs in {results}; start a grid with `mtlbench run --results {results}`")
     table: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     for run in runs:
@@ -31,8 +34,36 @@ def status_command(results: Path) -> None:
     click.echo(tabulate(rows, headers=["dataset", "backbone", "method", "done", "failed", "running*", "pending"]))
     totals = Counter(run.state for run in runs)
     click.echo(f"\n{len(runs)} runs: " + ", ".join(f"{n} {state}" for state, n in sorted(totals.items())))
+    if trials:
+        counts = Counter(trial.state for trial in trials)
+        click.echo(f"tuning: {len(trials)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if totals["running"]:
         click.echo("* running: in progress, or interrupted (a re-run of the grid resumes them)")
     for run in runs:
+        if run.state == "running":
+            click.echo(f"running {_describe(run)}: {_where(run)}")
+    for run in runs:
         if run.state == "failed":
-            click.echo(f"failed {run.run_id} {run.spec['method']} seed={run.spec['seed']}: {run.status.get('reason')}")
+            click.echo(f"failed {_describe(run)}: {run.status.get('reason')}")
+
+
+def _describe(run: RunRecord) -> str:
+    return f"{run.run_id} {run.spec['method']} seed={run.spec['seed']}"
+
+
+def _where(run: RunRecord) -> str:
+    """How far a running (or interrupted) run got, and which attempt on which machine."""
+    epochs = run.spec.get("train", {}).get("epochs", "?")
+    reached = 0
+    log = run.path / TRAIN_LOG
+    if log.is_file():
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith('{"kind": "epoch"'):
+                try:
+                    reached = int(json.loads(line)["epoch"]) + 1
+                except (ValueError, KeyError):
+                    continue
+    status = run.status
+    where = f"attempt {status.get('attempts', '?')} on {status.get('host', '?')} pid {status.get('pid', '?')}"
+    job = status.get("scheduler_job")
+    return f"epoch {reached}/{epochs} done, {where}" + (f", Slurm job {job}" if job else "")

@@ -11,11 +11,8 @@ from mtlbench.results import DONE, METRICS, read_json
 from mtlbench.runner.executors import Executor, run_grid
 from mtlbench.runner.progress import GridProgress
 from mtlbench.runner.spec import RunSpec
-from mtlbench.runner.store import ResultStore
+from mtlbench.runner.store import TUNING_DIR, ResultStore
 from mtlbench.runner.tuning import apply_selection, plan_trials
-
-TUNING_DIR = "tuning"
-"""Trials live in their own store under the results, so reports never mix them with final runs."""
 
 
 def run_benchmark(
@@ -60,8 +57,12 @@ def _run_stage(
     store.register(specs)
     todo = store.todo(specs, rerun_failed=rerun_failed)
     progress = GridProgress(total=len(specs), done=len(specs) - len(todo), store=store, stream=stream, name=name)
-    progress.start(store.root)
-    run_grid(todo, store.root, executor, data_root=data_root, device=device, progress=progress)
+    progress.start(store.root, todo)
+    try:
+        run_grid(todo, store.root, executor, data_root=data_root, device=device, progress=progress)
+    except BaseException:
+        progress.finish(interrupted=True)
+        raise
     progress.finish()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import random
 import subprocess
@@ -16,6 +17,8 @@ KEY_PACKAGES = ("mtlbench", "torch", "numpy", "scipy", "pandas", "pycocoevalcap"
 
 
 def describe_environment(device: torch.device) -> dict[str, Any]:
+    """Versions of Python, torch and the key packages, the code revision and the device: a
+    result is only repeatable on the same ones, so each run records them."""
     versions = {}
     for name in KEY_PACKAGES:
         try:
@@ -29,6 +32,8 @@ def describe_environment(device: torch.device) -> dict[str, Any]:
         "code_revision": code_revision(),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
         "torch_threads": torch.get_num_threads(),
     }
 
@@ -53,11 +58,18 @@ def code_revision() -> str | None:
 
 
 def seed_everything(seed: int) -> None:
-    """Fix Python, NumPy and torch RNGs and ask torch for deterministic algorithms where it has them."""
+    """Fix Python, NumPy and torch RNGs and ask torch for deterministic algorithms where it has them.
+
+    ``warn_only``: an operation without a deterministic version warns instead of failing the
+    run. cuBLAS needs its workspace setting before its first use to be deterministic on CUDA.
+    """
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # seeds CUDA too
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
 
 
 def pick_device(requested: str | None) -> torch.device:

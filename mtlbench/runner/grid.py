@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mtlbench.backbones import BACKBONES
+from mtlbench.backbones.base import check_backbone_options
 from mtlbench.data import DATASETS
 from mtlbench.methods import METHODS
 from mtlbench.runner.spec import RunSpec, freeze_params
@@ -31,6 +32,8 @@ class GridSpec:
     """Per method, the hyper-parameter settings to run (one row each); absent = the defaults."""
     data_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per-dataset source options, e.g. {"synthetic": {"n_train": 64}}."""
+    backbone_options: Mapping[str, Any] = field(default_factory=dict)
+    """Options of every backbone of the grid, e.g. {"beam_size": 1} (see BACKBONE_OPTIONS)."""
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -52,6 +55,7 @@ def expand(grid: GridSpec) -> list[RunSpec]:
             tasks=grid.tasks,
             method_params=freeze_params(params),
             data_options=freeze_params(options.get(dataset, {})),
+            backbone_options=freeze_params(check_backbone_options(grid.backbone_options)),
             train=grid.train,
             eval=grid.eval,
         )

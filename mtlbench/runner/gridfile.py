@@ -18,6 +18,8 @@ c = 0.4
 c = [0.2, 0.4, 0.6]
 [data.synthetic]                         # options of a dataset source
 n_train = 480
+[backbone]                               # backbone options (mtlbench.backbones.base.BACKBONE_OPTIONS)
+beam_size = 3
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from mtlbench.runner.grid import GridSpec, parse_seeds
 from mtlbench.train.config import EvalConfig, TrainConfig
 
 _LISTS = ("methods", "datasets", "backbones", "tasks")
-_TOP_KEYS = {*_LISTS, "seeds", "size", "tune", "train", "eval", "params", "sweep", "data", "description"}
+_TOP_KEYS = {*_LISTS, "seeds", "size", "tune", "train", "eval", "params", "sweep", "data", "backbone", "description"}
 
 
 def load_grid_file(path: Path) -> dict[str, Any]:
@@ -68,6 +70,7 @@ def grid_from_settings(settings: Mapping[str, Any]) -> GridSpec:
     values["eval"] = _config(EvalConfig, settings.get("eval", {}), "eval")
     values["method_variants"] = _variants(settings.get("params", {}), settings.get("sweep", {}))
     values["data_options"] = {name: dict(opts) for name, opts in settings.get("data", {}).items()}
+    values["backbone_options"] = dict(settings.get("backbone", {}))
     return dataclasses.replace(base, **values)
 
 

@@ -13,7 +13,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from mtlbench.backbones import BACKBONES, Backbone, BackboneConfig
+from mtlbench.backbones.base import check_backbone_options
 from mtlbench.data import DATASETS, Tokenizer, attach_labels
+from mtlbench.data.cache import label_cache_dir
 from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
 from mtlbench.metrics import LABELERS, evaluate
@@ -79,19 +81,20 @@ def prepare(spec: RunSpec, data_root: Path | None) -> Prepared:
     source = DATASETS.get(spec.dataset)(**dict(spec.data_options))
     settings = source.settings
     labeler = LABELERS.get(spec.eval.labeler).from_config(spec.eval)
-    annotation = attach_labels(source.load(data_root), labeler=labeler.label)
+    annotation = attach_labels(source.load(data_root), labeler=labeler, cache_dir=label_cache_dir())
     tokenizer = Tokenizer.build(
         [ex.report for ex in annotation.splits["train"]],
         style=settings.cleaning,
         threshold=settings.threshold,
         max_seq_length=settings.max_seq_length,
     )
+    num_views = source.views_per_study(annotation)  # IU: the most images a study has, unless capped
     splits = {
         name: StudyDataset(
             annotation.splits[name],
             Path(annotation.image_dir),
             tokenizer,
-            num_views=settings.num_views,
+            num_views=num_views,
             image_size=spec.train.image_size,
             train=name == "train",
             uncertain=spec.train.cls_uncertain,
@@ -103,6 +106,9 @@ def prepare(spec: RunSpec, data_root: Path | None) -> Prepared:
         name: make_loader(data, batch_size=spec.train.batch_size, shuffle=name == "train", seed=spec.seed)
         for name, data in splits.items()
     }
+    backbone_options = check_backbone_options(dict(spec.backbone_options))
+    if "extractor_weights" in backbone_options:  # a name relative to the data root, or an absolute path
+        backbone_options["extractor_weights"] = str(Path(data_root or ".") / backbone_options["extractor_weights"])
     model = BACKBONES.get(spec.backbone)(
         BackboneConfig(
             vocab_size=tokenizer.vocab_size,
@@ -110,7 +116,8 @@ def prepare(spec: RunSpec, data_root: Path | None) -> Prepared:
             tasks=spec.tasks,
             size=spec.size,
             image_size=spec.train.image_size,
-            num_views=settings.num_views,
+            num_views=num_views,
+            **backbone_options,
         ),
         decoder=tokenizer,
     )
@@ -182,6 +189,7 @@ def _train_and_score(
         "data": {
             "vocab_size": tokenizer.vocab_size,
             "sizes": prep.sizes,
+            "num_views": model.config.num_views,
         },
         "timing": {"train_s": trained - started, "total_s": time.perf_counter() - started},
     }

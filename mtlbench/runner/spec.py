@@ -27,6 +27,9 @@ class RunSpec:
     method_params: tuple[tuple[str, Any], ...] = ()
     data_options: tuple[tuple[str, Any], ...] = ()
     """Options of the dataset source (e.g. the synthetic generator's sizes): they change the data."""
+    backbone_options: tuple[tuple[str, Any], ...] = ()
+    """Backbone options (``mtlbench.backbones.base.BACKBONE_OPTIONS``): extractor, extractor_weights
+    (a file name relative to the data root, so run ids do not depend on the machine), beam_size, ..."""
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     tuning: tuple[tuple[str, Any], ...] = ()
@@ -38,6 +41,9 @@ class RunSpec:
         out["tasks"] = list(self.tasks)
         out["method_params"] = dict(self.method_params)
         out["data_options"] = dict(self.data_options)
+        out["backbone_options"] = dict(self.backbone_options)
+        if not self.backbone_options:  # absent when unused, so run ids of earlier stores stay valid
+            del out["backbone_options"]
         out["tuning"] = dict(self.tuning)
         return out
 
@@ -52,6 +58,7 @@ class RunSpec:
             tasks=tuple(data.get("tasks", ("report", "cls"))),
             method_params=freeze_params(data.get("method_params", {})),
             data_options=freeze_params(data.get("data_options", {})),
+            backbone_options=freeze_params(data.get("backbone_options", {})),
             train=TrainConfig(**data.get("train", {})),
             eval=EvalConfig(**data.get("eval", {})),
             tuning=freeze_params(data.get("tuning", {})),

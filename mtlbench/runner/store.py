@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import traceback as tb
 from collections.abc import Iterable, Sequence
@@ -24,6 +26,9 @@ from mtlbench.results import (
     run_dir,
 )
 from mtlbench.runner.spec import RunSpec
+
+TUNING_DIR = "tuning"
+"""Tuning trials live in their own store under the results, so reports never mix them with final runs."""
 
 
 class ResultStore:
@@ -48,12 +53,18 @@ class ResultStore:
         return [spec for spec in specs if self.state(spec.run_id) not in skip]
 
     def register(self, specs: Iterable[RunSpec]) -> None:
-        """Record every run of a grid before any starts, so a report can name the ones never run."""
+        """Record every run of a grid before any starts, so a report can name the ones never run.
+
+        Also drops the checkpoint of a run that was killed between recording itself done and
+        deleting it: a done run never needs one.
+        """
         for spec in specs:
             folder = self.path(spec.run_id)
             if not (folder / CONFIG).is_file():
                 folder.mkdir(parents=True, exist_ok=True)
                 atomic_write_json(folder / CONFIG, {"run_id": spec.run_id, "spec": spec.to_dict()})
+            elif (folder / CHECKPOINT).is_file() and self.state(spec.run_id) == DONE:
+                (folder / CHECKPOINT).unlink()
 
     def begin(self, spec: RunSpec, environment: dict[str, Any]) -> Path:
         """Create the run folder, write its config, mark it running.
@@ -69,7 +80,15 @@ class ResultStore:
             (folder / TRAIN_LOG).unlink(missing_ok=True)
         atomic_write_json(
             folder / STATUS,
-            {"state": RUNNING, "started": _now(), "attempts": attempts, "environment": environment},
+            {
+                "state": RUNNING,
+                "started": _now(),
+                "attempts": attempts,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "scheduler_job": _scheduler_job(),
+                "environment": environment,
+            },
         )
         return folder
 
@@ -101,6 +120,12 @@ class ResultStore:
             for key in ("reason", "error_type", "traceback"):
                 status.pop(key, None)
         atomic_write_json(self.path(run_id) / STATUS, status)
+
+
+def _scheduler_job() -> str | None:
+    """The Slurm job (array task) running this attempt, to find its logs; None outside Slurm."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
 
 
 def _now() -> str:

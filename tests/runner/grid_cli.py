@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 TINY_GRID = [
-    "--methods", "ls,pcgrad", "--seeds", "2", "--epochs", "2", "--batch-size", "8", "--no-meteor",
+    "--methods", "ls,pcgrad", "--seeds", "1", "--epochs", "2", "--batch-size", "8", "--no-meteor",
     "--data-opt", "synthetic.n_train=24", "--data-opt", "synthetic.n_val=8", "--data-opt", "synthetic.n_test=8",
 ]  # fmt: skip
 
@@ -21,3 +25,26 @@ def mtlbench_process(args: list[str], cache: Path, cwd: Path, **kwargs) -> subpr
 def run_mtlbench(args: list[str], cache: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, MTLBENCH_CACHE=str(cache))
     return subprocess.run([sys.executable, "-m", "mtlbench", *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def on_first_checkpoint(results: Path, action: Callable[[dict], None], ended: Callable[[], bool]) -> threading.Thread:
+    """In the background: as soon as a run in ``results`` has written its first checkpoint (it is
+    now mid-run, with an epoch to resume from), call ``action`` once with that run's status.
+    Gives up once ``ended()`` says the grid is over (the test's assertions then tell why)."""
+
+    def watch() -> None:
+        while not ended():
+            runs = results / "runs"
+            for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
+                if (folder / "checkpoint.pt").is_file():
+                    action(json.loads((folder / "status.json").read_text()))
+                    return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def ended(proc: subprocess.Popen) -> Callable[[], bool]:
+    return lambda: proc.poll() is not None

@@ -10,13 +10,8 @@ from grid_cli import TINY_GRID, run_mtlbench
 from mtlbench.results import iter_runs
 
 
-@pytest.fixture(scope="module")
-def sequential(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cwd = tmp_path_factory.mktemp("sequential")
-    result = run_mtlbench(["run", *TINY_GRID, "--results", "res"], cache_dir, cwd)
-    assert result.returncode == 0, result.stderr
-    assert "ls" in result.stdout and "pcgrad" in result.stdout
-    return cwd / "res"
+def metrics_by_run(results: Path) -> dict[str, dict]:
+    return {run.run_id: run.metrics()["test"] for run in iter_runs(results)}
 
 
 @pytest.mark.slow
@@ -27,9 +22,25 @@ def test_two_worker_pool_gives_the_same_metrics_as_the_sequential_run(
         ["run", *TINY_GRID, "--workers", "2", "--results", "pool", "--no-leaderboard"], cache_dir, tmp_path
     )
     assert result.returncode == 0, result.stderr
-    expected = {run.run_id: run.metrics()["test"] for run in iter_runs(sequential)}
-    got = {run.run_id: run.metrics()["test"] for run in iter_runs(tmp_path / "pool")}
-    assert got == expected and len(got) == 4
+    got = metrics_by_run(tmp_path / "pool")
+    # same run_ids from another results folder and executor: identity is the semantic config only
+    assert got == metrics_by_run(sequential) and len(got) == 2
+    assert "  ls seed=0 epoch 2/2" in result.stdout  # per-run epoch progress from pool workers
+
+
+@pytest.mark.slow
+def test_ray_executor_on_a_real_local_instance_gives_the_same_metrics(
+    sequential: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("ray")
+    args = ["run", *TINY_GRID, "--executor", "ray", "--cpus-per-task", "1", "--results", "ray", "--no-leaderboard"]
+    result = run_mtlbench([*args, "--data-root", str(tmp_path / "elsewhere")], cache_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Started a local Ray instance" in result.stderr
+    got = metrics_by_run(tmp_path / "ray")
+    assert got == metrics_by_run(sequential) and len(got) == 2  # run_ids too: paths and executor are not identity
+    for run in iter_runs(tmp_path / "ray"):
+        assert run.status["environment"]["torch_threads"] == 1  # --cpus-per-task sets the worker's threads
 
 
 def test_rerun_skips_what_is_done(sequential: Path, cache_dir: Path) -> None:
@@ -37,13 +48,13 @@ def test_rerun_skips_what_is_done(sequential: Path, cache_dir: Path) -> None:
         ["run", *TINY_GRID, "--results", str(sequential), "--no-leaderboard"], cache_dir, sequential.parent
     )
     assert result.returncode == 0, result.stderr
-    assert "4 already done, 0 to run" in result.stdout
+    assert "2 already done, 0 to run" in result.stdout
 
 
 def test_diverging_run_is_failed_with_its_reason_and_the_grid_goes_on(cache_dir: Path, tmp_path: Path) -> None:
     grid = tmp_path / "diverge.toml"
     grid.write_text('methods = ["ls", "pcgrad"]\nseeds = 1\n[params.ls]\nweights = [1e308, 1e308]\n')
-    args = ["run", str(grid), *TINY_GRID[4:], "--seeds", "1", "--results", "res", "--no-leaderboard"]
+    args = ["run", str(grid), *TINY_GRID[4:], "--epochs", "1", "--results", "res", "--no-leaderboard"]
     result = run_mtlbench(args, cache_dir, tmp_path)
     assert result.returncode == 0, result.stderr
     states = {run.spec["method"]: run for run in iter_runs(tmp_path / "res")}

@@ -1,8 +1,9 @@
-"""Nothing finished is lost: a grid killed at random points and re-run ends as if uninterrupted."""
+"""Nothing finished is lost: a grid killed (SIGKILL) or interrupted (Ctrl-C) and re-run ends as if uninterrupted."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -10,9 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from grid_cli import TINY_GRID, mtlbench_process, run_mtlbench
+from grid_cli import TINY_GRID, ended, mtlbench_process, on_first_checkpoint, run_mtlbench
 
 from mtlbench.results import iter_runs
+
+GRID = [*TINY_GRID, "--epochs", "3", "--no-leaderboard"]
 
 
 def _metrics_by_run(results: Path) -> dict[str, dict]:
@@ -35,22 +38,43 @@ def _assert_complete_and_whole(results: Path, n_runs: int) -> None:
         assert not (run.path / "checkpoint.pt").exists()
 
 
-@pytest.mark.slow
-def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(cache_dir: Path, tmp_path: Path) -> None:
-    reference = run_mtlbench(
-        ["run", *TINY_GRID, "--epochs", "3", "--results", "ref", "--no-leaderboard"], cache_dir, tmp_path
-    )
-    assert reference.returncode == 0, reference.stderr
-    expected = _metrics_by_run(tmp_path / "ref")
-    assert len(expected) == 4
+def _resumed_runs(results: Path) -> list[str]:
+    """Runs that went on from a checkpoint rather than from scratch."""
+    return [
+        run.run_id
+        for run in iter_runs(results)
+        if any(json.loads(line)["kind"] == "resume" for line in (run.path / "train_log.jsonl").read_text().splitlines())
+    ]
 
-    # Kill at random points of the grid's own progress (after the n-th printed line, plus a random
-    # fraction of a second), so the kills land mid-grid however fast or slow the machine is.
+
+@pytest.fixture(scope="module")
+def reference(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """The metrics of the grid run once, uninterrupted."""
+    cwd = tmp_path_factory.mktemp("reference")
+    result = run_mtlbench(["run", *GRID, "--workers", "1", "--results", "ref"], cache_dir, cwd)
+    assert result.returncode == 0, result.stderr
+    expected = _metrics_by_run(cwd / "ref")
+    assert len(expected) == 2
+    return expected
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(
+    reference: dict[str, dict], cache_dir: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "killed"
+    args = ["run", *GRID, "--workers", "2", "--results", str(results)]  # the pool's workers must end with it
+    # The first kill lands right after a run's first checkpoint, so that one run certainly
+    # resumes mid-run; the others at random points of the grid's own progress (after the n-th
+    # printed line, plus a random fraction of a second), however fast or slow the machine is.
+    proc = mtlbench_process(args, cache_dir, tmp_path)
+    on_first_checkpoint(results, lambda status: proc.send_signal(signal.SIGKILL), ended(proc)).join()
+    assert proc.wait() == -signal.SIGKILL
     rng = random.Random(20261122)
-    kills = 0
-    for _ in range(4):
+    kills = 1
+    for _ in range(3):
         proc = mtlbench_process(
-            ["run", *TINY_GRID, "--epochs", "3", "--results", "killed", "--no-leaderboard"],
+            args,
             cache_dir,
             tmp_path,
             stdout=subprocess.PIPE,
@@ -58,7 +82,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(cache_di
             text=True,
         )
         assert proc.stdout is not None
-        for _ in range(rng.randint(1, 4)):
+        for _ in range(rng.randint(1, 6)):
             if not proc.stdout.readline():
                 break
         time.sleep(rng.uniform(0.0, 0.5))
@@ -68,9 +92,36 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(cache_di
         proc.stdout.close()
         proc.wait()
     assert kills >= 2
-    final = run_mtlbench(
-        ["run", *TINY_GRID, "--epochs", "3", "--results", "killed", "--no-leaderboard"], cache_dir, tmp_path
-    )
+    final = run_mtlbench(args, cache_dir, tmp_path)
     assert final.returncode == 0, final.stderr
-    _assert_complete_and_whole(tmp_path / "killed", 4)
-    assert _metrics_by_run(tmp_path / "killed") == expected
+    _assert_complete_and_whole(results, 2)
+    assert _resumed_runs(results)
+    assert _metrics_by_run(results) == reference
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("workers", "methods"), [(1, "ls"), (2, "ls,pcgrad")])
+def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(
+    workers: int, methods: str, reference: dict[str, dict], cache_dir: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "res"
+    args = ["run", *GRID, "--methods", methods, "--workers", str(workers), "--results", str(results)]
+    proc = mtlbench_process(args, cache_dir, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    on_first_checkpoint(results, lambda status: proc.send_signal(signal.SIGINT), ended(proc)).join()
+    stdout, stderr = proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert "interrupted: finished runs are kept; run the same command again to resume" in stderr
+    assert "Traceback" not in stderr
+    assert "grid stopped after" in stdout
+    interrupted = [run for run in iter_runs(results) if run.state == "running"]
+    checkpointed = {run.run_id for run in interrupted if (run.path / "checkpoint.pt").is_file()}
+    assert checkpointed  # stopped mid-run, its checkpoint kept to resume from
+    for run in interrupted:
+        with pytest.raises(ProcessLookupError):  # no worker left running behind the grid
+            os.kill(run.status["pid"], 0)
+    again = run_mtlbench(args, cache_dir, tmp_path)
+    assert again.returncode == 0, again.stderr
+    _assert_complete_and_whole(results, len(methods.split(",")))
+    assert set(_resumed_runs(results)) == checkpointed
+    got = _metrics_by_run(results)
+    assert got == {run_id: reference[run_id] for run_id in got}

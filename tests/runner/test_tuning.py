@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from grid_cli import TINY_GRID, run_mtlbench
 
 from mtlbench.errors import MtlbenchError
+from mtlbench.results import iter_runs
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.tuning import LEARNING_RATE, apply_selection, plan_trials, trial_specs
 
@@ -51,3 +55,25 @@ def test_selection_takes_the_best_validation_score_ties_to_the_earlier_trial_and
 def test_a_non_positive_budget_is_refused() -> None:
     with pytest.raises(MtlbenchError, match="positive number of trials"):
         trial_specs(_specs("ls")[0], 0)
+
+
+@pytest.mark.slow
+def test_tune_gives_every_method_the_same_trials_selects_on_validation_and_records_the_budget(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    args = ["run", *TINY_GRID, "--seeds", "1", "--epochs", "1", "--tune", "2", "--results", "res", "--no-leaderboard"]
+    result = run_mtlbench(args, cache_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "tuning (2 trials per method): 4 runs" in result.stdout
+    trials = list(iter_runs(tmp_path / "res" / "tuning"))
+    assert sorted(t.spec["method"] for t in trials) == ["ls", "ls", "pcgrad", "pcgrad"]
+    assert all(t.state == "done" and t.spec["tuning"]["budget"] == 2 for t in trials)
+    finals = list(iter_runs(tmp_path / "res"))
+    assert sorted(run.spec["method"] for run in finals) == ["ls", "pcgrad"]
+    for run in finals:
+        tuning = run.metrics()["tuning"]
+        assert tuning["budget"] == tuning["trials"] == 2  # the budget is recorded with the results
+        group = [t for t in trials if t.spec["method"] == run.spec["method"]]
+        scores = [t.metrics()["val"]["BLEU_4"] for t in sorted(group, key=lambda t: t.spec["tuning"]["trial"])]
+        assert tuning["trial"] == scores.index(max(scores))  # best on validation, ties to the earlier trial
+        assert run.run_id in {t.run_id for t in group}  # the chosen trial is the final run, not rerun

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import torch
 
+from mtlbench.results import DONE, FAILED
 from mtlbench.runner.run_one import run_one
 from mtlbench.runner.spec import RunSpec
+from mtlbench.runner.store import ResultStore
 
 
 @dataclass(frozen=True)
@@ -35,39 +38,59 @@ class Job:
     data_root: str | None
     device: str | None
     threads: int
-    epoch_lines: bool = True
-    """Print one line per finished epoch (per-run progress; plain text, so it works from any worker)."""
+
+    @property
+    def run_spec(self) -> RunSpec:
+        return RunSpec.from_dict(self.spec)
 
     def __call__(self) -> tuple[str, float]:
-        """Run the spec; returns (state, seconds). Failures are recorded in the store, not raised."""
+        """Run the spec; returns (state, seconds). Failures are recorded in the store, not raised.
+
+        A run the store already holds as done is not run again: a scheduler may requeue a job
+        whose run had just finished, and nothing may run twice.
+        """
+        if ResultStore(Path(self.results)).state(self.run_spec.run_id) == DONE:
+            return DONE, 0.0
+        previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         started = time.perf_counter()
-        spec = RunSpec.from_dict(self.spec)
-        state = run_one(
-            spec,
-            Path(self.results),
-            data_root=Path(self.data_root) if self.data_root else None,
-            device=self.device,
-            on_epoch_end=_epoch_printer(spec) if self.epoch_lines else None,
-        )
+        try:
+            state = run_one(
+                self.run_spec,
+                Path(self.results),
+                data_root=Path(self.data_root) if self.data_root else None,
+                device=self.device,
+            )
+        finally:
+            torch.set_num_threads(previous)
         return state, time.perf_counter() - started
 
+    def lost(self, error: BaseException, started: float) -> Outcome:
+        """The outcome of a job that died outside ``run_one`` (worker crash, job killed by the
+        scheduler): recorded as failed in the store unless the run got to finish first."""
+        spec = self.run_spec
+        store = ResultStore(Path(self.results))
+        if store.state(spec.run_id) == DONE:
+            return Outcome(spec, DONE, time.perf_counter() - started)
+        store.fail(spec, error)
+        return Outcome(spec, FAILED, time.perf_counter() - started)
 
-def _epoch_printer(spec: RunSpec) -> Callable[[int, dict], None]:
-    def report(epoch: int, entry: dict) -> None:
-        val = entry.get("val", {})
-        figure = spec.train.monitor if spec.train.monitor in val else "loss"
-        print(
-            f"  {spec.label} seed={spec.seed} epoch {epoch + 1}/{spec.train.epochs}: "
-            f"val {figure} {val.get(figure, float('nan')):.4f}",
-            flush=True,
-        )
 
-    return report
+def usable_cores() -> int:
+    """The cores this process may run on (a cpuset, taskset or Slurm allocation), not the host's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class Executor(ABC):
-    """Runs jobs somewhere and reports each outcome as it arrives."""
+    """Runs jobs somewhere and reports each outcome as it arrives.
+
+    An executor must leave nothing running behind it when ``run`` returns or raises
+    (KeyboardInterrupt included): what was interrupted stays "running" in the store with its
+    checkpoint, and a re-run of the grid resumes it.
+    """
 
     @abstractmethod
     def run(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from typing import Any
 
 from mtlbench.errors import MtlbenchError
@@ -20,8 +20,10 @@ def make_executor(name: str, **options: Any) -> Executor:
     if name not in EXTRAS:
         raise MtlbenchError(f"unknown executor {name!r}; choose local, ray or slurm")
     module, extra = EXTRAS[name]
-    if importlib.util.find_spec(module) is None:
-        raise MtlbenchError(f'--executor {name} needs {module}: pip install "mtlbench[{extra}]"')
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        raise MtlbenchError(f'--executor {name} needs {module} ({err}): pip install "mtlbench[{extra}]"') from None
     if name == "ray":
         from mtlbench.runner.executors.ray import RayExecutor
 

@@ -4,13 +4,34 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import torch
 
-from mtlbench.runner.executors.base import Executor, Job, Outcome, Progress
+from mtlbench.errors import MtlbenchError
+from mtlbench.runner.executors.base import Executor, Job, Outcome, Progress, usable_cores
 from mtlbench.runner.spec import RunSpec
+from mtlbench.runner.store import ResultStore
+
+
+def _init_worker() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them all at once (no half-stopped pool),
+    and end as soon as the parent is gone (killed): a re-run must not meet them still running."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mtlbench-parent-watch", daemon=True).start()
 
 
 def _call(job: Job) -> tuple[str, float]:
@@ -18,33 +39,93 @@ def _call(job: Job) -> tuple[str, float]:
 
 
 class LocalExecutor(Executor):
-    """``workers`` processes, each with cores // workers torch threads so they do not oversubscribe."""
+    """``workers`` processes running one run each, with ``threads`` torch threads per run.
 
-    def __init__(self, workers: int = 1) -> None:
-        self.workers = max(1, workers)
+    One thread per run by default, the same as one CPU per task on Ray or Slurm: a run's numbers
+    depend on its thread count (the order of floating-point reductions), so this is what makes
+    the same grid give the same numbers on every executor. The cores are used by running runs
+    side by side instead: ``workers=None`` means one worker per core (cores // threads), at most
+    one per run, and a single worker when CUDA is available (runs would share one GPU).
+    """
+
+    def __init__(self, workers: int | None = None, threads: int | None = None) -> None:
+        for flag, value in (("--workers", workers), ("--threads", threads)):
+            if value is not None and value < 1:
+                raise MtlbenchError(f"{flag} must be at least 1; got {value}")
+        self.requested_workers = workers
+        self.threads = threads or 1
+        self.workers = workers or 1
+
+    def _choose_workers(self, n_runs: int) -> int:
+        if self.requested_workers is not None:
+            return self.requested_workers
+        if torch.cuda.is_available():
+            return 1
+        return max(1, min(usable_cores() // self.threads, n_runs))
 
     def run(
         self, specs: Sequence[RunSpec], make_job: Callable[[RunSpec, int], Job], progress: Progress | None = None
     ) -> list[Outcome]:
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
         outcomes: list[Outcome] = []
 
-        def record(spec: RunSpec, state: str, seconds: float) -> None:
-            outcomes.append(Outcome(spec, state, seconds))
+        def record(outcome: Outcome) -> None:
+            outcomes.append(outcome)
             if progress is not None:
-                progress(outcomes[-1])
+                progress(outcome)
 
+        jobs = [make_job(spec, self.threads) for spec in specs]
+        self.workers = self._choose_workers(len(jobs))
         if self.workers == 1:
-            previous = torch.get_num_threads()
-            try:
-                for spec in specs:
-                    record(spec, *make_job(spec, threads)())
-            finally:
-                torch.set_num_threads(previous)
+            for job in jobs:  # a KeyboardInterrupt leaves the current run "running", to resume later
+                record(Outcome(job.run_spec, *job()))
             return outcomes
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
-            futures = {pool.submit(_call, make_job(spec, threads)): spec for spec in specs}
-            for future in as_completed(futures):
-                record(futures[future], *future.result())
+        while jobs:
+            jobs = self._pool(jobs, record)
         return outcomes
+
+    def _pool(self, jobs: list[Job], record: Callable[[Outcome], None]) -> list[Job]:
+        """Run ``jobs`` in a fresh pool; returns those never started when a worker died."""
+        attempts = {job.run_spec.run_id: _attempts(job) for job in jobs}
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_init_worker)
+        unstarted: list[Job] = []
+        try:
+            pending: dict[Future, tuple[Job, float]] = {
+                pool.submit(_call, job): (job, time.perf_counter()) for job in jobs
+            }
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job, started = pending.pop(future)
+                    try:
+                        record(Outcome(job.run_spec, *future.result()))
+                    except BrokenProcessPool as err:
+                        if _attempts(job) > attempts[job.run_spec.run_id]:
+                            reason = RuntimeError(
+                                f"the worker process died (killed, or out of memory) during this run: {err}"
+                            )
+                            record(job.lost(reason, started))
+                        else:
+                            unstarted.append(job)
+            pool.shutdown()
+        except BaseException:
+            _stop(pool)
+            raise
+        if len(unstarted) == len(jobs):
+            raise MtlbenchError("the worker processes died before starting any run; try --workers 1 to see why")
+        return unstarted
+
+
+def _attempts(job: Job) -> int:
+    return int(ResultStore(Path(job.results)).status(job.run_spec.run_id).get("attempts", 0))
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and terminate the workers now; their runs stay resumable."""
+    processes = list(getattr(pool, "_processes", {}).values())  # no public API before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join()

@@ -1,0 +1,86 @@
+"""The grid's progress display: counts, ETA and epochs; plain lines when not on a terminal."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from mtlbench.results import TRAIN_LOG
+from mtlbench.runner.executors.base import Outcome
+from mtlbench.runner.progress import GridProgress
+from mtlbench.runner.spec import RunSpec
+from mtlbench.runner.store import ResultStore
+from mtlbench.train.config import TrainConfig
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _log(store: ResultStore, spec: RunSpec, *entries: dict) -> None:
+    path = store.path(spec.run_id) / TRAIN_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        for entry in entries:
+            handle.write(json.dumps(entry) + "\n")
+
+
+def _specs() -> list[RunSpec]:
+    return [RunSpec("ls", "synthetic", seed, train=TrainConfig(epochs=4)) for seed in range(3)]
+
+
+def test_plain_lines_report_runs_epochs_and_a_summary_without_terminal_codes(tmp_path: Path) -> None:
+    store, stream = ResultStore(tmp_path), io.StringIO()
+    specs = _specs()
+    _log(store, specs[0], {"kind": "epoch", "epoch": 0, "val": {"BLEU_4": 0.1}})  # from an earlier attempt
+    progress = GridProgress(total=4, done=1, store=store, stream=stream, poll_s=0)
+    progress.start(tmp_path, specs)
+    _log(store, specs[0], {"kind": "resume", "epoch": 1, "step": 9})
+    _log(
+        store, specs[0], {"kind": "step", "epoch": 1, "step": 9}, {"kind": "epoch", "epoch": 1, "val": {"BLEU_4": 0.25}}
+    )
+    progress(Outcome(specs[0], "done", 3.0))
+    store.fail(specs[1], RuntimeError("diverged: loss of task 'report' is nan"))
+    progress(Outcome(specs[1], "failed", 1.0))
+    progress.finish()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == f"grid: 4 runs, 1 already done, 3 to run -> {tmp_path}"
+    assert lines[1] == "  ls seed=0: resumed at epoch 2"  # the earlier attempt's epoch is not repeated
+    assert lines[2] == "  ls seed=0 epoch 2/4: val BLEU_4 0.2500"
+    assert lines[3].startswith("[1/3] done   ls seed=0 synthetic/transformer (3.0 s)")
+    assert lines[4].endswith("(1.0 s): diverged: loss of task 'report' is nan")
+    assert lines[5].startswith("grid finished in") and lines[5].endswith("done 2 | failed 1 | left 1")
+    assert "\r" not in stream.getvalue() and "\033" not in stream.getvalue()
+
+
+def test_a_terminal_gets_a_live_status_line_with_eta_and_each_running_runs_epoch(tmp_path: Path) -> None:
+    store, stream = ResultStore(tmp_path), _Terminal()
+    specs = _specs()
+    progress = GridProgress(total=3, done=0, store=store, stream=stream, poll_s=0)
+    progress.start(tmp_path, specs)
+    assert progress.status_line() == "done 0 | failed 0 | left 3 | ETA ?"
+    _log(store, specs[1], {"kind": "epoch", "epoch": 0, "val": {}}, {"kind": "epoch", "epoch": 1, "val": {}})
+    progress.poll()
+    line = progress.status_line()
+    assert line.startswith("done 0 | failed 0 | left 3 | ETA ") and "ETA ?" not in line  # half a run done
+    assert line.endswith("| epochs: ls s1 2/4")
+    progress(Outcome(specs[0], "done", 1.0))
+    output = stream.getvalue()
+    assert "\r\033[K" in output and output.rstrip().endswith("epochs: ls s1 2/4")
+    progress.finish(interrupted=True)
+    assert stream.getvalue().splitlines()[-1].split("\033[K")[-1].startswith("grid stopped after")
+
+
+def test_a_new_attempt_without_checkpoint_restarts_the_epoch_count(tmp_path: Path) -> None:
+    store, stream = ResultStore(tmp_path), io.StringIO()
+    (spec,) = _specs()[:1]
+    progress = GridProgress(total=1, done=0, store=store, stream=stream, poll_s=0)
+    progress.start(tmp_path, [spec])
+    _log(store, spec, *({"kind": "epoch", "epoch": e, "val": {}} for e in range(3)))
+    progress.poll()
+    (store.path(spec.run_id) / TRAIN_LOG).unlink()  # what ResultStore.begin does for a fresh attempt
+    _log(store, spec, {"kind": "epoch", "epoch": 0, "val": {}})
+    progress.poll()
+    assert progress.status_line().endswith("epochs: ls s0 1/4")

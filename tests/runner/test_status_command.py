@@ -1,0 +1,40 @@
+"""`mtlbench status RESULTS`: counts per cell, running and failed runs, tuning trials."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mtlbench.cli import cli
+from mtlbench.results import TRAIN_LOG
+from mtlbench.runner.spec import RunSpec
+from mtlbench.runner.store import TUNING_DIR, ResultStore
+
+
+def test_status_summarises_done_running_failed_pending_and_tuning(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    done, running, failed, pending = (RunSpec("pcgrad", "synthetic", seed) for seed in range(4))
+    store.register([done, running, failed, pending])
+    store.begin(done, {})
+    store.finish(done, {"test": {}}, [])
+    store.begin(running, {})
+    (store.path(running.run_id) / TRAIN_LOG).write_text(json.dumps({"kind": "epoch", "epoch": 1, "val": {}}) + "\n")
+    store.begin(failed, {})
+    store.fail(failed, FloatingPointError("diverged: loss of task 'report' is nan"))
+    ResultStore(tmp_path / TUNING_DIR).register([RunSpec("ls", "synthetic", 0)])
+    result = CliRunner().invoke(cli, ["status", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[2].split() == ["synthetic", "transformer", "pcgrad", "1", "1", "1", "1"]
+    assert "4 runs: 1 done, 1 failed, 1 pending, 1 running" in result.output
+    assert "tuning: 1 trials: 1 pending" in result.output
+    assert f"running {running.run_id} pcgrad seed=1: epoch 2/6 done, attempt 1 on " in result.output
+    assert f"failed {failed.run_id} pcgrad seed=2: diverged: loss of task 'report' is nan" in result.output
+
+
+def test_status_of_an_empty_folder_says_how_to_start(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["status", str(tmp_path / "nothing")])
+    assert result.exit_code == 1
+    assert "no runs in" in result.output and "mtlbench run --results" in result.output
