@@ -45,7 +45,7 @@ def measure(name: str, studies: int, max_len: int, repeats: int) -> tuple[float,
 
     @torch.no_grad()
     def full_prefix() -> torch.Tensor:
-        visual = model.encode(images)
+        visual, _ = model.encode(images)  # all views real: no patch mask
         head, respond = model.heads["report"], model._respond()
 
         def step(tokens: torch.Tensor, order: torch.Tensor) -> torch.Tensor:

@@ -2,9 +2,10 @@
 
     RESULTS/runs/<run_id>/
         config.json      {"run_id": ..., "spec": {...the RunSpec...}}
-        status.json      {"state": "running" | "done" | "failed", "reason", "traceback", "started", "finished"}
+        status.json      {"state": "running" | "done" | "failed", "reason", "traceback", "started", "finished",
+                          "attempts", "completions", "host", "pid", "scheduler_job", "environment": {...versions}}
         metrics.json     {"test": {metric: value}, "val": {...}, "best_epoch", "epochs", "diagnostics",
-                          "eval": {"labeler", "uncertain"}, "environment": {...}}
+                          "eval": {"labeler", "uncertain"}}
         examples.jsonl   one line per test example: {"id", "generated", "reference",
                           "labels_generated", "labels_reference", "stats": {...sufficient statistics}}
         train_log.jsonl  one line per logged step or epoch ("resume" marks a restart from the checkpoint)

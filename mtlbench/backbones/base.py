@@ -37,7 +37,9 @@ class BackboneConfig:
     size: str = "tiny"
     image_size: int = 64
     num_views: int = 2
-    """Views per study: IU X-Ray 2 (their patch sequences are concatenated, as R2Gen), MIMIC-CXR 1."""
+    """Most views (images) per study: the dataset's V (IU X-Ray: the most images a study has, or
+    its ``max_views`` cap; MIMIC-CXR 1). Sizes the per-view embeddings; batches may carry fewer
+    slots, and padded slots (``view_mask`` False) are masked out of attention and pooling."""
     beam_size: int = 3
     """R2Gen's and R2GenCMN's beam; 1 is greedy decoding."""
     block_trigrams: bool = True
@@ -116,10 +118,11 @@ class Backbone(nn.Module, ABC):
         """Parameters that belong to ``task`` alone (its head)."""
 
     @abstractmethod
-    def generate(self, images: Tensor) -> list[str]:
-        """Cleaned report text for each study in ``images`` [B, V, C, H, W]."""
+    def generate(self, images: Tensor, view_mask: Tensor | None = None) -> list[str]:
+        """Cleaned report text for each study in ``images`` [B, V, C, H, W]; ``view_mask`` [B, V]
+        bool marks the real views (None: all real), as ``Batch.view_mask``."""
 
-    def predict_labels(self, images: Tensor) -> Tensor:
+    def predict_labels(self, images: Tensor, view_mask: Tensor | None = None) -> Tensor:
         """[B, num_labels] probabilities from the classification head."""
         raise NotImplementedError(f"{type(self).__name__} has no classification head")
 

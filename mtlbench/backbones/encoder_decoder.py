@@ -12,10 +12,25 @@ encoder. Its output, the encoded patch sequence, is ``representation``; every he
   blank counts as negative);
 * ``align``: image-report contrastive InfoNCE with a learnable temperature.
 
-Several views of a study (IU X-Ray) are encoded one by one by the extractor and their patch
-sequences concatenated along the sequence, as R2Gen does; the pooled feature is the mean over
-all patches, i.e. the average of the views' pooled features (R2Gen concatenates the pooled
-vectors, which its decoder never reads; averaging keeps the heads independent of the view count).
+Views. A study has any number of images, up to the ``config.num_views`` V the model is built
+for (IU X-Ray: 1 to 5; MIMIC-CXR: 1). A batch carries V' <= V view slots per study and
+``view_mask`` [B, V'] marks the real ones; the other slots are padding. Fusion, as R2Gen's
+(which concatenates exactly two views):
+
+* each real view goes through the extractor and projection on its own (padding never reaches
+  the extractor, so it cannot shift batch-norm statistics either), gets the learned embedding of
+  its slot (tiny size: ``patch_position`` [V, patches, d], slot i always embedding i), and
+  [R2GenCMN] queries the cross-modal memory with its own patches only;
+* the views' patch sequences are concatenated along the sequence (slot i at positions
+  i * patches ..), padded slots as zero rows;
+* the patches of padded slots are masked as keys in the encoder's self-attention and in every
+  decoder layer's cross-attention (training, teacher forcing and beam search alike), and left
+  out of the pooled feature read by the ``cls`` and ``align`` heads: the mean over the real
+  views' patches, i.e. the average of the real views' pooled features (R2Gen concatenates the
+  pooled vectors, which its decoder never reads; averaging keeps the heads independent of the
+  view count).
+
+So a study's losses and reports do not depend on how much padding its batch adds (tested).
 """
 
 from __future__ import annotations
@@ -29,12 +44,20 @@ from torch import Tensor, nn
 from mtlbench.backbones.base import TASKS, Backbone, BackboneConfig, Decoder
 from mtlbench.backbones.decoding import beam_search
 from mtlbench.backbones.heads import AlignmentHead, ReportHead, Respond
-from mtlbench.backbones.layers import Encoder, PositionalEncoding, xavier_init
+from mtlbench.backbones.layers import Encoder, PositionalEncoding, key_mask, xavier_init
 from mtlbench.backbones.memory import CrossModalMemory
 from mtlbench.backbones.sizes import get_size
 from mtlbench.backbones.visual import build_extractor
-from mtlbench.data.batch import Batch
+from mtlbench.data.batch import Batch, check_view_mask
 from mtlbench.errors import MtlbenchError
+
+
+def masked_mean(visual: Tensor, keep: Tensor | None) -> Tensor:
+    """[B, d]: the mean of ``visual`` [B, T, d] over the patches ``keep`` [B, T] marks real (None: all)."""
+    if keep is None:
+        return visual.mean(dim=1)
+    weights = keep.unsqueeze(-1).to(visual.dtype)
+    return (visual * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1)
 
 
 def grid_side(image_size: int, halvings: int) -> int:
@@ -87,7 +110,8 @@ class EncoderDecoderBackbone(Backbone):
             else None
         )
         self.memory = CrossModalMemory(size.cmm_size, d, size.heads, size.cmm_topk) if self.cross_modal_memory else None
-        self.visual_position = PositionalEncoding(d, size.dropout) if self.visual_sinusoids else None
+        visual_length = max(1024, config.num_views * self.patches_per_view)  # every view's patches get a position
+        self.visual_position = PositionalEncoding(d, size.dropout, visual_length) if self.visual_sinusoids else None
         self.encoder = Encoder(d, size.heads, size.d_ff, size.dropout, size.layers)
         xavier_init(self.encoder)
         self.heads = nn.ModuleDict()
@@ -113,75 +137,98 @@ class EncoderDecoderBackbone(Backbone):
     def _respond(self) -> Respond | None:
         return self.memory.respond if self.memory is not None else None
 
-    def encode(self, images: Tensor) -> Tensor:
-        """[B, V, 3, H, W] -> encoded patches [B, V * h * w, d], the views' sequences concatenated."""
-        if images.dim() != 5 or images.shape[1] != self.config.num_views:
-            raise MtlbenchError(
-                f"images of shape {tuple(images.shape)}: expected [batch, {self.config.num_views} views, 3, H, W]"
-            )
-        b, v = images.shape[:2]
-        grid = self.visual(images.flatten(0, 1))
-        patches = self.visual_projection(grid.flatten(2).transpose(1, 2))
+    def encode(self, images: Tensor, view_mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """[B, V', 3, H, W] (V' <= num_views slots, ``view_mask`` [B, V'] True over real views, None
+        = all real) -> (encoded patches [B, V' * h * w, d], the views' sequences concatenated;
+        [B, V' * h * w] bool mask of the real patches, or None when every slot is real)."""
+        b, v = self._check_views(images, view_mask)
+        masked = view_mask is not None and not bool(view_mask.all())
+        if masked:
+            rows, cols = view_mask.nonzero(as_tuple=True)
+            real, slot = images[rows, cols], cols
+        else:
+            real, slot = images.flatten(0, 1), torch.arange(v, device=images.device).repeat(b)
+        patches = self.visual_projection(self.visual(real).flatten(2).transpose(1, 2))  # [N real views, P, d]
+        n_patches, d = patches.shape[1:]
         if self.patch_position is not None:
-            if patches.shape[1] != self.patches_per_view:
+            if n_patches != self.patches_per_view:
                 raise MtlbenchError(
-                    f"images of {tuple(images.shape[-2:])} px give {patches.shape[1]} patches per view; the model "
+                    f"images of {tuple(images.shape[-2:])} px give {n_patches} patches per view; the model "
                     f"was built for image_size {self.config.image_size} ({self.patches_per_view} patches)"
                 )
-            patches = patches.view(b, v, -1, patches.shape[-1]) + self.patch_position
-        x = patches.reshape(b, -1, patches.shape[-1])
-        if self.memory is not None:
-            x = x + self.memory.respond(x)
+            patches = patches + self.patch_position[slot]
+        if masked:
+            if self.memory is not None:  # each real patch queries the memory; padding asks nothing
+                patches = patches + self.memory.respond(patches)
+            x = patches.new_zeros(b, v, n_patches, d).index_put((rows, cols), patches).flatten(1, 2)
+            keep = view_mask.repeat_interleave(n_patches, dim=1)
+        else:  # the memory's answer is row by row: [B, V * P] rows are the same numbers (and dropout draws)
+            x, keep = patches.reshape(b, v * n_patches, d), None
+            if self.memory is not None:
+                x = x + self.memory.respond(x)
         if self.visual_position is not None:
             x = self.visual_position(x)
-        return self.encoder(x)
+        return self.encoder(x, key_mask(keep)), keep
+
+    def _check_views(self, images: Tensor, view_mask: Tensor | None) -> tuple[int, int]:
+        most = self.config.num_views
+        if images.dim() != 5 or not 1 <= images.shape[1] <= most:
+            raise MtlbenchError(
+                f"images of shape {tuple(images.shape)}: expected [batch, 1 to {most} views, 3, H, W] "
+                f"(the model was built for num_views={most})"
+            )
+        if view_mask is not None:
+            check_view_mask(view_mask, images)
+        return images.shape[0], images.shape[1]
 
     # --- tasks ---------------------------------------------------------------------------------
 
     def forward(self, batch: Batch) -> dict[str, Tensor]:
-        visual = self.encode(batch.images)
+        visual, keep = self.encode(batch.images, batch.view_mask)
         self.representation = visual
-        pooled = visual.mean(dim=1)
+        pooled = masked_mean(visual, keep)
         losses: dict[str, Tensor] = {}
         for task in self.tasks:
             if task == "report":
-                losses[task] = self._report_loss(visual, batch.tokens, batch.mask)
+                losses[task] = self._report_loss(visual, keep, batch.tokens, batch.mask)
             elif task == "cls":
                 losses[task] = F.binary_cross_entropy_with_logits(self.heads["cls"](pooled), batch.labels)
             else:
                 losses[task] = self.heads["align"](pooled, batch.tokens, batch.mask)
         return losses
 
-    def _report_loss(self, visual: Tensor, tokens: Tensor, mask: Tensor) -> Tensor:
+    def _report_loss(self, visual: Tensor, keep: Tensor | None, tokens: Tensor, mask: Tensor) -> Tensor:
         """R2Gen's LanguageModelCriterion: mean NLL of the real (non-padding) target tokens."""
-        logits = self.heads["report"](visual, tokens[:, :-1], self._respond())
+        logits = self.heads["report"](visual, tokens[:, :-1], self._respond(), keep)
         nll = F.cross_entropy(logits.transpose(1, 2).float(), tokens[:, 1:], reduction="none")
         target_mask = mask[:, 1:]
         return (nll * target_mask).sum() / target_mask.sum().clamp_min(1)
 
-    def report_logits(self, images: Tensor, tokens: Tensor) -> Tensor:
+    def report_logits(self, images: Tensor, tokens: Tensor, view_mask: Tensor | None = None) -> Tensor:
         """[B, T, vocab] next-token logits for every prefix of ``tokens`` (teacher forcing)."""
-        return self.heads["report"](self.encode(images), tokens, self._respond())
+        visual, keep = self.encode(images, view_mask)
+        return self.heads["report"](visual, tokens, self._respond(), keep)
 
     @torch.no_grad()
-    def predict_labels(self, images: Tensor) -> Tensor:
+    def predict_labels(self, images: Tensor, view_mask: Tensor | None = None) -> Tensor:
         if "cls" not in self.heads:
             raise MtlbenchError(f"{type(self).__name__} was built without the 'cls' task; add it to --tasks")
-        return torch.sigmoid(self.heads["cls"](self.encode(images).mean(dim=1)))
+        return torch.sigmoid(self.heads["cls"](masked_mean(*self.encode(images, view_mask))))
 
     @torch.no_grad()
-    def generate_ids(self, images: Tensor) -> Tensor:
+    def generate_ids(self, images: Tensor, view_mask: Tensor | None = None) -> Tensor:
         """[B, <= max_len + 1] token ids (BOS first, 0-padded after EOS) by batched beam search."""
-        visual = self.encode(images)
+        visual, keep = self.encode(images, view_mask)
         beams = self.config.beam_size
         if beams > 1:
             visual = visual.repeat_interleave(beams, dim=0)
+            keep = keep.repeat_interleave(beams, dim=0) if keep is not None else None
         head: ReportHead = self.heads["report"]  # type: ignore[assignment]
         respond = self._respond()
         cache: dict = {}
 
         def step(tokens: Tensor, order: Tensor) -> Tensor:
-            return head.next_logprobs(visual, tokens, order, cache, respond)
+            return head.next_logprobs(visual, tokens, order, cache, respond, keep)
 
         return beam_search(
             step,
@@ -193,6 +240,6 @@ class EncoderDecoderBackbone(Backbone):
         )
 
     @torch.no_grad()
-    def generate(self, images: Tensor) -> list[str]:
+    def generate(self, images: Tensor, view_mask: Tensor | None = None) -> list[str]:
         """Cleaned report text per study (beam ``config.beam_size``, trigram blocking, ``max_len`` tokens)."""
-        return [self.decoder.decode(row[1:].tolist()) for row in self.generate_ids(images)]
+        return [self.decoder.decode(row[1:].tolist()) for row in self.generate_ids(images, view_mask)]

@@ -49,21 +49,31 @@ class ReportHead(nn.Module):
         x = self.embed(tokens, offset)
         return x + respond(x) if respond is not None else x
 
-    def forward(self, visual: Tensor, tokens: Tensor, respond: Respond | None = None) -> Tensor:
-        """[B, T, vocab] next-token logits for every prefix of ``tokens`` [B, T]."""
+    def forward(
+        self, visual: Tensor, tokens: Tensor, respond: Respond | None = None, visual_mask: Tensor | None = None
+    ) -> Tensor:
+        """[B, T, vocab] next-token logits for every prefix of ``tokens`` [B, T]; the decoder attends
+        only to the patches of ``visual`` [B, Tk, d] that ``visual_mask`` [B, Tk] marks real."""
         x = self._words(tokens, respond)
         condition = self.memory(x)[0] if self.memory is not None else None
-        return self.logit(self.decoder(x, visual, condition))
+        return self.logit(self.decoder(x, visual, condition, visual_mask))
 
     def next_logprobs(
-        self, visual: Tensor, tokens: Tensor, order: Tensor, cache: dict[str, Any], respond: Respond | None = None
+        self,
+        visual: Tensor,
+        tokens: Tensor,
+        order: Tensor,
+        cache: dict[str, Any],
+        respond: Respond | None = None,
+        visual_mask: Tensor | None = None,
     ) -> Tensor:
         """[N, vocab] log-probabilities of the token after ``tokens`` [N, t], for beam search.
 
         Incremental: ``cache`` keeps, per hypothesis, the decoder layers' keys/values and the
         relational memory's state, re-ordered by ``order`` (which row of the previous call each
         hypothesis continues), so each call processes only the newest token. Same numbers as
-        ``forward`` on the whole prefix (tested).
+        ``forward`` on the whole prefix (tested). ``visual`` and ``visual_mask`` are per hypothesis
+        and never re-ordered: a hypothesis only continues one of the same study.
         """
         t = tokens.shape[1]
         x = self._words(tokens[:, -1:], respond, offset=t - 1)
@@ -83,7 +93,7 @@ class ReportHead(nn.Module):
         condition = None
         if self.memory is not None:
             condition, cache["memory"] = self.memory(x, cache["memory"])
-        h, cache["past"] = self.decoder.step(x, cache["visual_kv"], cache["past"], condition)
+        h, cache["past"] = self.decoder.step(x, cache["visual_kv"], cache["past"], condition, visual_mask)
         return F.log_softmax(self.logit(h[:, -1]).float(), dim=-1)
 
 

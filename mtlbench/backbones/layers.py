@@ -163,15 +163,23 @@ class DecoderLayer(nn.Module):
         self.norms = nn.ModuleList([make_norm() for _ in range(3)])
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, visual: Tensor, causal: Tensor, condition: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, visual: Tensor, causal: Tensor, condition: Tensor | None, visual_mask: Tensor | None = None
+    ) -> Tensor:
+        """``visual_mask`` [B, 1, 1, Tk] bool, True over the real visual patches (None: all real)."""
         h = self.norms[0](x, condition)
         x = x + self.dropout(self.self_attn(h, h, h, causal))
         h = self.norms[1](x, condition)
-        x = x + self.dropout(self.src_attn(h, visual, visual))
+        x = x + self.dropout(self.src_attn(h, visual, visual, visual_mask))
         return x + self.dropout(self.feed_forward(self.norms[2](x, condition)))
 
     def step(
-        self, x: Tensor, visual_kv: tuple[Tensor, Tensor], past: tuple[Tensor, Tensor], condition: Tensor | None
+        self,
+        x: Tensor,
+        visual_kv: tuple[Tensor, Tensor],
+        past: tuple[Tensor, Tensor],
+        condition: Tensor | None,
+        visual_mask: Tensor | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """One new position ``x`` [N, 1, d] given the keys/values of the earlier ones (``past``):
         the same numbers as ``forward`` on the whole prefix, at the cost of one position."""
@@ -180,7 +188,7 @@ class DecoderLayer(nn.Module):
         k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         x = x + self.dropout(self.self_attn.attend(h, k, v))
         h = self.norms[1](x, condition)
-        x = x + self.dropout(self.src_attn.attend(h, *visual_kv))
+        x = x + self.dropout(self.src_attn.attend(h, *visual_kv, visual_mask))
         return x + self.dropout(self.feed_forward(self.norms[2](x, condition))), (k, v)
 
 
@@ -194,10 +202,14 @@ class Decoder(nn.Module):
         self.layers = nn.ModuleList([DecoderLayer(d_model, heads, d_ff, dropout, make_norm) for _ in range(layers)])
         self.norm = LayerNorm(d_model)
 
-    def forward(self, x: Tensor, visual: Tensor, condition: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, visual: Tensor, condition: Tensor | None = None, visual_mask: Tensor | None = None
+    ) -> Tensor:
+        """``visual_mask`` [B, Tk] bool, True over real patches: padded views are never attended."""
         causal = causal_mask(x.shape[1], x.device)
+        keys = key_mask(visual_mask)
         for layer in self.layers:
-            x = layer(x, visual, causal, condition)
+            x = layer(x, visual, causal, condition, keys)
         return self.norm(x)
 
     def visual_keys(self, visual: Tensor) -> list[tuple[Tensor, Tensor]]:
@@ -210,11 +222,13 @@ class Decoder(nn.Module):
         visual_kv: list[tuple[Tensor, Tensor]],
         past: list[tuple[Tensor, Tensor]],
         condition: Tensor | None = None,
+        visual_mask: Tensor | None = None,
     ) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
         """Incremental decoding of one position; returns its output and every layer's grown cache."""
         present = []
+        keys = key_mask(visual_mask)
         for layer, kv, layer_past in zip(self.layers, visual_kv, past):
-            x, cache = layer.step(x, kv, layer_past, condition)
+            x, cache = layer.step(x, kv, layer_past, condition, keys)
             present.append(cache)
         return self.norm(x), present
 
@@ -222,6 +236,11 @@ class Decoder(nn.Module):
 def causal_mask(length: int, device: torch.device) -> Tensor:
     """[length, length] boolean, True where position t may attend (positions <= t)."""
     return torch.ones(length, length, dtype=torch.bool, device=device).tril()
+
+
+def key_mask(keep: Tensor | None) -> Tensor | None:
+    """[B, Tk] bool (True = a real key) as an attention mask [B, 1, 1, Tk] over heads and queries."""
+    return None if keep is None else keep[:, None, None, :]
 
 
 def xavier_init(module: nn.Module) -> None:

@@ -64,12 +64,20 @@ def transform(image: Image.Image, *, image_size: int, train: bool, generator: to
 
 
 def load_study_images(
-    paths: Sequence[Path], *, num_views: int, image_size: int, train: bool, generator: torch.Generator | None
+    paths: Sequence[Path], *, max_views: int, image_size: int, train: bool, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """[num_views, 3, H, W]: the first ``num_views`` images of a study; a study with fewer
-    repeats its last image (R2Gen's IU loader always reads two; MIMIC-CXR uses the first)."""
+    """[n, 3, H, W]: the first ``n = min(len(paths), max_views)`` images of a study, in the
+    annotation's order (its ``image_path`` is trusted; no file name is assumed).
+
+    A study with fewer images than ``max_views`` is NOT filled up here: :func:`collate` pads it
+    with empty slots that the backbone masks out. (R2Gen's IU loader instead always reads two
+    images; repeating one would weigh it twice in the fused features.)
+    """
     if not paths:
         raise DataError("a study has no image_path entries")
-    chosen = [paths[min(i, len(paths) - 1)] for i in range(num_views)]
-    views = [transform(_open(Path(p)), image_size=image_size, train=train, generator=generator) for p in chosen]
+    if max_views < 1:
+        raise DataError(f"max_views must be at least 1; got {max_views}")
+    views = [
+        transform(_open(Path(p)), image_size=image_size, train=train, generator=generator) for p in paths[:max_views]
+    ]
     return torch.stack(views)

@@ -196,7 +196,7 @@ def generate_reports(model: Backbone, batches: Iterable[Batch], device: torch.de
     texts: list[str] = []
     for batch in batches:
         ids.extend(batch.ids)
-        texts.extend(model.generate(batch.images.to(device)))
+        texts.extend(model.generate(batch.images.to(device), batch.view_mask.to(device)))
     return ids, texts
 
 

@@ -125,23 +125,29 @@ def test_beam_one_equals_greedy(name: str, block: bool) -> None:
         assert all(t == 0 for t in row[len(expected) :])
 
 
+@pytest.mark.parametrize("padded", [False, True], ids=["all-views", "padded-view"])
 @pytest.mark.parametrize("name", NAMES)
-def test_incremental_decoding_follows_reordered_hypotheses(name: str) -> None:
+def test_incremental_decoding_follows_reordered_hypotheses(name: str, padded: bool) -> None:
     """The decoding cache (keys/values, relational memory) re-indexed by ``order`` gives the
-    same next-token distribution as decoding each final prefix from scratch."""
+    same next-token distribution as decoding each final prefix from scratch, also when the
+    study's second view slot is padding that the cross-attention must skip."""
     model = _model(name)
-    visual = model.encode(_images(1)).expand(4, -1, -1)
+    view_mask = torch.tensor([[True, not padded]])
+    visual, keep = model.encode(_images(1), view_mask)
+    assert (keep is not None) == padded
+    visual = visual.expand(4, -1, -1)
+    keep = keep.expand(4, -1) if keep is not None else None
     head, respond = model.heads["report"], model._respond()
     g = torch.Generator().manual_seed(3)
     tokens = torch.zeros(4, 1, dtype=torch.long)
     order = torch.arange(4)
     cache: dict = {}
     for _ in range(5):
-        out = head.next_logprobs(visual, tokens, order, cache, respond)
+        out = head.next_logprobs(visual, tokens, order, cache, respond, keep)
         order = torch.randint(0, 4, (4,), generator=g)
         tokens = torch.cat([tokens[order], torch.randint(1, VOCAB, (4, 1), generator=g)], dim=1)
-    out = head.next_logprobs(visual, tokens, order, cache, respond)
-    full = torch.log_softmax(head(visual, tokens, respond)[:, -1], dim=-1)
+    out = head.next_logprobs(visual, tokens, order, cache, respond, keep)
+    full = torch.log_softmax(head(visual, tokens, respond, keep)[:, -1], dim=-1)
     torch.testing.assert_close(out, full, atol=1e-5, rtol=1e-5)
 
 
@@ -159,14 +165,14 @@ def test_single_view_studies_and_view_count_checks(name: str) -> None:
     tokens, mask = torch.tensor([[0, 5, 6, 0]]), torch.ones(1, 4)
     losses = model(_batch(tokens, mask, views=1))
     assert set(losses) == {"report", "cls", "align"}
-    with pytest.raises(MtlbenchError, match="1 views"):
+    with pytest.raises(MtlbenchError, match="1 to 1 views"):
         model(_batch(tokens, mask, views=2))
 
 
 def test_multi_view_patches_are_concatenated_along_the_sequence() -> None:
     model = _model("transformer", num_views=2)
     one_view = _model("transformer", num_views=1)
-    assert model.encode(_images(2)).shape[1] == 2 * one_view.encode(_images(2, views=1)).shape[1]
+    assert model.encode(_images(2))[0].shape[1] == 2 * one_view.encode(_images(2, views=1))[0].shape[1]
 
 
 def test_task_sets_are_checked() -> None:
@@ -186,5 +192,5 @@ def test_classification_head_reads_the_pooled_visual_features() -> None:
     model = _model("r2gen", ("report", "cls"))
     probs = model.predict_labels(_images(2))
     assert probs.shape == (2, 14) and bool(((probs > 0) & (probs < 1)).all())
-    expected = torch.sigmoid(model.heads["cls"](model.encode(_images(2)).mean(dim=1)))
+    expected = torch.sigmoid(model.heads["cls"](model.encode(_images(2))[0].mean(dim=1)))
     torch.testing.assert_close(probs, expected)

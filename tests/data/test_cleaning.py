@@ -120,7 +120,7 @@ def test_per_dataset_tokenizer_settings_are_r2gens() -> None:
     from mtlbench.data import DATASETS
 
     iu, mimic = DATASETS.get("iu").settings, DATASETS.get("mimic").settings
-    assert (iu.cleaning, iu.threshold, iu.max_seq_length, iu.num_views) == ("iu_xray", 3, 60, 2)
+    assert (iu.cleaning, iu.threshold, iu.max_seq_length, iu.num_views) == ("iu_xray", 3, 60, None)  # all views
     assert (mimic.cleaning, mimic.threshold, mimic.max_seq_length, mimic.num_views) == ("mimic_cxr", 10, 100, 1)
 
 

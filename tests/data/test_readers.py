@@ -141,7 +141,7 @@ def test_images_gray_rgb_png_jpeg_become_normalised_rgb_views(tmp_path: Path) ->
     gray.save(tmp_path / "g.png")
     gray.convert("RGB").save(tmp_path / "c.jpg", quality=95)
     views = load_study_images(
-        [tmp_path / "g.png", tmp_path / "c.jpg"], num_views=2, image_size=32, train=False, generator=None
+        [tmp_path / "g.png", tmp_path / "c.jpg"], max_views=2, image_size=32, train=False, generator=None
     )
     assert views.shape == (2, 3, 32, 32)
     from mtlbench.data.images import IMAGENET_MEAN, IMAGENET_STD
@@ -149,8 +149,8 @@ def test_images_gray_rgb_png_jpeg_become_normalised_rgb_views(tmp_path: Path) ->
     pixels = views[0] * IMAGENET_STD + IMAGENET_MEAN
     torch.testing.assert_close(pixels[0], pixels[2])  # grey -> identical RGB channels before normalising
     assert (views[0] - views[1]).abs().mean() < 0.1  # JPEG of the same picture
-    one = load_study_images([tmp_path / "g.png"], num_views=2, image_size=32, train=False, generator=None)
-    torch.testing.assert_close(one[0], one[1])  # a single image is repeated for the second view
+    one = load_study_images([tmp_path / "g.png"], max_views=2, image_size=32, train=False, generator=None)
+    assert one.shape == (1, 3, 32, 32)  # never repeated to fill a second view: collation pads and masks
 
 
 def test_train_augmentation_is_reproducible_from_its_generator(tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_train_augmentation_is_reproducible_from_its_generator(tmp_path: Path) -
 
     def draw(seed: int) -> torch.Tensor:
         return load_study_images(
-            [tmp_path / "x.png"], num_views=1, image_size=32, train=True, generator=torch.Generator().manual_seed(seed)
+            [tmp_path / "x.png"], max_views=1, image_size=32, train=True, generator=torch.Generator().manual_seed(seed)
         )
 
     torch.testing.assert_close(draw(1), draw(1))
@@ -182,11 +182,11 @@ def test_duplicate_ids_within_a_split_are_an_error(tmp_path: Path) -> None:
 
 def test_an_image_path_that_does_not_exist_fails_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"image .*nowhere.png does not exist; run `mtlbench data check`") as err:
-        load_study_images([tmp_path / "nowhere.png"], num_views=1, image_size=16, train=False, generator=None)
+        load_study_images([tmp_path / "nowhere.png"], max_views=1, image_size=16, train=False, generator=None)
     assert "\n" not in str(err.value)
     (tmp_path / "broken.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="cannot be read"):
-        load_study_images([tmp_path / "broken.png"], num_views=1, image_size=16, train=False, generator=None)
+        load_study_images([tmp_path / "broken.png"], max_views=1, image_size=16, train=False, generator=None)
 
 
 def test_mimic_fields_and_one_view(tmp_path: Path) -> None:
@@ -210,7 +210,7 @@ def test_mimic_fields_and_one_view(tmp_path: Path) -> None:
     assert (example.study_id, example.subject_id) == ("50414267", "10000032")
     views = load_study_images(
         [Path(annotation.image_dir) / p for p in example.image_paths],
-        num_views=source.settings.num_views,
+        max_views=source.views_per_study(annotation),
         image_size=16,
         train=False,
         generator=None,
@@ -298,7 +298,7 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path: Path) -> None:
     Image.fromarray(ramp).save(tmp_path / "deep.png")
     Image.fromarray((ramp // 257).astype(np.uint8), mode="L").save(tmp_path / "flat.png")
     deep, flat = (
-        load_study_images([tmp_path / name], num_views=1, image_size=32, train=False, generator=None)
+        load_study_images([tmp_path / name], max_views=1, image_size=32, train=False, generator=None)
         for name in ("deep.png", "flat.png")
     )
     torch.testing.assert_close(deep, flat, atol=0.03, rtol=0)
