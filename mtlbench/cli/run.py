@@ -35,6 +35,7 @@ _OVERRIDES: dict[str, tuple[str | None, str]] = {
     "batch_size": ("train", "batch_size"),
     "lr": ("train", "lr"),
     "image_size": ("train", "image_size"),
+    "cls_uncertain": ("train", "cls_uncertain"),
     "labeler": ("eval", "labeler"),
     "uncertain": ("eval", "uncertain"),
     "meteor": ("eval", "meteor"),
@@ -42,7 +43,8 @@ _OVERRIDES: dict[str, tuple[str | None, str]] = {
 
 
 def check_datasets(specs: list[RunSpec], data_root: Path | None) -> None:
-    """Locate every dataset first, so a missing one stops the grid with one line per dataset."""
+    """Load (and so check) every dataset before any run starts: a missing or malformed one stops the
+    grid with one line per dataset, the same messages each run would give."""
     problems = []
     seen: set[tuple[str, tuple]] = set()
     for spec in specs:
@@ -51,7 +53,7 @@ def check_datasets(specs: list[RunSpec], data_root: Path | None) -> None:
             continue
         seen.add(key)
         try:
-            DATASETS.get(spec.dataset)(**dict(spec.data_options)).locate(data_root)
+            DATASETS.get(spec.dataset)(**dict(spec.data_options)).load(data_root)
         except DataError as err:
             problems.append(str(err))
     if problems:
@@ -151,6 +153,13 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
 @click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
 @click.option("--lr", type=float, default=TrainConfig.lr, show_default=True)
 @click.option("--image-size", type=int, default=TrainConfig.image_size, show_default=True)
+@click.option(
+    "--cls-uncertain",
+    type=click.Choice(["positive", "negative"]),
+    default=TrainConfig.cls_uncertain,
+    show_default=True,
+    help="How CheXpert 'uncertain' labels become targets of the cls task (U-Ones or U-Zeros).",
+)
 @click.option("--labeler", default=EvalConfig.labeler, show_default=True, help="CE labeler: rules or chexbert.")
 @click.option(
     "--uncertain",

@@ -80,7 +80,10 @@ class IUXray(_R2GenSource):
 
     settings = DatasetSettings(cleaning="iu_xray", threshold=3, max_seq_length=60, num_views=None)
     folder_names = ("iu_xray", "iu")
-    obtain = "get it from Open-I or R2Gen's preprocessed release (annotation.json + images)"
+    obtain = (
+        "images from Open-I, https://openi.nlm.nih.gov/faq#collection, or R2Gen's preprocessed iu_xray "
+        "release (annotation.json + images) linked from https://github.com/cuhksz-nlp/R2Gen"
+    )
 
 
 @DATASETS.register("mimic_cxr", aliases=("mimic",))
@@ -89,4 +92,7 @@ class MimicCXR(_R2GenSource):
 
     settings = DatasetSettings(cleaning="mimic_cxr", threshold=10, max_seq_length=100, num_views=1)
     folder_names = ("mimic_cxr", "mimic")
-    obtain = "credentialed access on PhysioNet: MIMIC-CXR-JPG, with R2Gen's annotation.json"
+    obtain = (
+        "MIMIC-CXR-JPG needs credentialed access on PhysioNet, https://physionet.org/content/mimic-cxr-jpg/; "
+        "R2Gen's annotation.json is linked from https://github.com/cuhksz-nlp/R2Gen"
+    )

@@ -6,7 +6,7 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from mtlbench.data.schema import Annotation
 from mtlbench.errors import DataError
@@ -34,6 +34,12 @@ class DatasetSource(ABC):
     registered_name: ClassVar[str] = ""
     settings: DatasetSettings = DatasetSettings()
     """The dataset's conventions; a class default that an instance may narrow from its options."""
+
+    @classmethod
+    def identity_options(cls) -> dict[str, Any]:
+        """Options that pin what this source produces (a generator's version), added to every
+        run's ``data_options`` so that run ids change when the data would. Real datasets: none."""
+        return {}
 
     @abstractmethod
     def locate(self, data_root: Path | None) -> Path:

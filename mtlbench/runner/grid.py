@@ -15,7 +15,7 @@ from mtlbench.train.config import EvalConfig, TrainConfig
 
 DEFAULT_METHODS = ("ls", "pcgrad")
 DEFAULT_DATASETS = ("synthetic",)
-DEFAULT_SEEDS = 2
+DEFAULT_SEEDS = 3
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def expand(grid: GridSpec) -> list[RunSpec]:
             size=grid.size,
             tasks=grid.tasks,
             method_params=freeze_params(params),
-            data_options=freeze_params(options.get(dataset, {})),
+            data_options=freeze_params(DATASETS.get(dataset).identity_options() | options.get(dataset, {})),
             backbone_options=freeze_params(check_backbone_options(grid.backbone_options)),
             train=grid.train,
             eval=grid.eval,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from mtlbench.errors import MtlbenchError, UnknownNameError
+from mtlbench.data import DATASETS
+from mtlbench.data.synthetic.config import VERSION
+from mtlbench.errors import DataError, MtlbenchError, UnknownNameError
 from mtlbench.runner.grid import GridSpec, expand, parse_seeds
 from mtlbench.runner.gridfile import grid_from_settings, load_grid_file
 from mtlbench.runner.spec import RunSpec
@@ -67,8 +70,18 @@ def test_grid_settings_with_params_sweeps_and_data_options() -> None:
     ls_rows = {s.label for s in specs if s.method == "ls"}
     assert ls_rows == {"ls(reduction=mean,weights=(1, 1))", "ls(reduction=mean,weights=(1, 4))"}
     assert len(specs) == (2 + 1) * 2
-    assert all(dict(s.data_options) == {"n_train": 32} for s in specs)
+    assert all(dict(s.data_options) == {"n_train": 32, "generator_version": VERSION} for s in specs)
     assert all(s.train.epochs == 2 for s in specs)
+
+
+def test_the_synthetic_generator_version_is_part_of_every_run_id() -> None:
+    """A new generator makes new data: its runs get new ids, and the data of older runs is never faked."""
+    spec = expand(grid_from_settings({"methods": ["ls"], "seeds": 1}))[0]
+    assert dict(spec.data_options) == {"generator_version": VERSION}
+    older = replace(spec, data_options=(("generator_version", "0"),))
+    assert older.run_id != spec.run_id
+    with pytest.raises(DataError, match="made with synthetic generator v0, this mtlbench generates v" + VERSION):
+        DATASETS.get(older.dataset)(**dict(older.data_options))
 
 
 def test_bad_grid_files_get_one_line_errors(tmp_path: Path) -> None:

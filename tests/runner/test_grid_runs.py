@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,21 @@ def test_missing_real_datasets_get_one_line_each(cache_dir: Path, tmp_path: Path
     assert any("mimic_cxr" in line and "physionet" in line.lower() for line in lines)
     assert any("iu_xray" in line and "annotation.json" in line for line in lines)
     assert "Traceback" not in result.stderr
+
+
+def test_a_dataset_that_fails_its_check_is_refused_before_any_run(cache_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "data" / "iu_xray"
+    (folder / "images").mkdir(parents=True)
+    studies = {
+        split: [{"id": f"{split}{i}", "report": "The heart is normal.", "image_path": [f"{split}{i}/0.png"]}]
+        for i, split in enumerate(("train", "val", "test"))
+    }
+    (folder / "annotation.json").write_text(json.dumps(studies))
+    result = run_mtlbench(["run", "--datasets", "iu", "--data-root", "data", "--results", "res"], cache_dir, tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "fails its check" in result.stderr and "3 of 3 image files are missing" in result.stderr
+    assert "train0/0.png (id train0)" in result.stderr  # the same precise message as `mtlbench data check`
+    assert not (tmp_path / "res").exists()  # refused before the grid started
 
 
 def test_unknown_method_names_known_ones_and_the_closest(cache_dir: Path, tmp_path: Path) -> None:

@@ -13,8 +13,12 @@ from mtlbench.data.annotation import load_annotation
 from mtlbench.data.cache import cache_root
 from mtlbench.data.schema import Annotation
 from mtlbench.data.sources import DATASETS, DatasetSettings, DatasetSource
-from mtlbench.data.synthetic.config import SyntheticConfig
+from mtlbench.data.synthetic.config import VERSION, SyntheticConfig
 from mtlbench.data.synthetic.generate import generate
+from mtlbench.errors import DataError
+
+VERSION_OPTION = "generator_version"
+"""The data option that records which generator version a run's data came from."""
 
 STALE_S = 24 * 3600
 """A generation folder this old was left by a killed process (generating takes seconds)."""
@@ -39,9 +43,19 @@ class SyntheticSource(DatasetSource):
     settings = DatasetSettings(cleaning="iu_xray", threshold=3, max_seq_length=60, num_views=2)
 
     def __init__(self, config: SyntheticConfig | None = None, **options: Any) -> None:
+        made_by = str(options.pop(VERSION_OPTION, VERSION))
+        if made_by != VERSION:
+            raise DataError(
+                f"synthetic: these runs were made with synthetic generator v{made_by}, this mtlbench generates "
+                f"v{VERSION}; run the grid into a new --results folder, or use the mtlbench release that made them"
+            )
         if config is not None and options:
             raise TypeError("pass either a SyntheticConfig or options, not both")
         self.config = config or SyntheticConfig.from_options(options)
+
+    @classmethod
+    def identity_options(cls) -> dict[str, Any]:
+        return {VERSION_OPTION: VERSION}
 
     def locate(self, data_root: Path | None = None) -> Path:
         """The cached copy of this configuration, generated first if absent.
