@@ -52,6 +52,8 @@ METRICS: Registry[type[MetricFamily]] = Registry("metric", "mtlbench.metrics", c
 
 @METRICS.register("bleu")
 class Bleu(MetricFamily):
+    """BLEU-1..4 (pycocoevalcap, closest reference length); per example its n-gram matches and lengths."""
+
     keys = ("BLEU_1", "BLEU_2", "BLEU_3", "BLEU_4")
 
     def compute(self, data: EvalInput) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -62,6 +64,8 @@ class Bleu(MetricFamily):
 
 @METRICS.register("rouge")
 class RougeL(MetricFamily):
+    """ROUGE-L (pycocoevalcap, beta 1.2): a mean of per-example scores, stored per example."""
+
     keys = ("ROUGE_L",)
 
     def compute(self, data: EvalInput) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -71,6 +75,8 @@ class RougeL(MetricFamily):
 
 @METRICS.register("cider")
 class CiderD(MetricFamily):
+    """CIDEr-D (pycocoevalcap) with document frequencies from the test references; per-example scores."""
+
     keys = ("CIDEr",)
 
     def compute(self, data: EvalInput) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -80,6 +86,8 @@ class CiderD(MetricFamily):
 
 @METRICS.register("meteor")
 class Meteor(MetricFamily):
+    """METEOR 1.5 (pycocoevalcap's jar, one Java process per evaluation); per example its alignment statistics."""
+
     keys = ("METEOR",)
 
     def compute(self, data: EvalInput) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -90,6 +98,8 @@ class Meteor(MetricFamily):
 
 @METRICS.register("ce")
 class ClinicalEfficacy(MetricFamily):
+    """Clinical efficacy: P/R/F1 (micro, macro, example-based, 5-label micro) of labels; TP/FP/FN per example."""
+
     keys = (
         "CE_P_micro",
         "CE_R_micro",

@@ -30,7 +30,8 @@ def test_status_summarises_done_running_failed_pending_and_tuning(tmp_path: Path
     assert lines[2].split() == ["synthetic", "transformer", "pcgrad", "1", "1", "1", "1"]
     assert "4 runs: 1 done, 1 failed, 1 pending, 1 running" in result.output
     assert "tuning: 1 trials: 1 pending" in result.output
-    assert f"running {running.run_id} pcgrad seed=1: epoch 2/{running.train.epochs} done, attempt 1 on " in result.output
+    epochs = running.train.epochs
+    assert f"running {running.run_id} pcgrad seed=1: epoch 2/{epochs} done, attempt 1 on " in result.output
     assert f"failed {failed.run_id} pcgrad seed=2: diverged: loss of task 'report' is nan" in result.output
 
 
