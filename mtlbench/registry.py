@@ -86,7 +86,10 @@ class Registry(Generic[T]):
             raise MtlbenchError(f"{self.kind} plugin failed to load: {self._failures[key]}")
         known = sorted(self._entries) + sorted(self._aliases)
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = ""
+        if close:
+            target = self._aliases.get(close[0])
+            hint = f" Did you mean {close[0]!r}" + (f" (alias of {target!r})?" if target else "?")
         raise UnknownNameError(
             f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(sorted(self._entries))}."
         )

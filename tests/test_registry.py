@@ -82,12 +82,15 @@ def test_unknown_name_lists_known_names_and_closest_match() -> None:
             return 0
 
     reg.add("pcgrad", Gradient)
+    reg.add("nashmtl", Gradient, aliases=("nash",))
     with pytest.raises(UnknownNameError) as info:
         reg.get("pcgard")
     message = str(info.value)
     assert "Did you mean 'pcgrad'?" in message
-    assert "Known widgets: pcgrad" in message
+    assert "Known widgets: nashmtl, pcgrad" in message
     assert "\n" not in message
+    with pytest.raises(UnknownNameError, match=r"Did you mean 'nash' \(alias of 'nashmtl'\)\?"):
+        reg.get("nasch")
 
 
 class _FakeEntryPoint:
