@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,8 +20,22 @@ TINY_GRID = [
 
 
 def mtlbench_process(args: list[str], cache: Path, cwd: Path, **kwargs) -> subprocess.Popen:
+    """The CLI in the background, leading a process group of its own (its workers join it)."""
     env = dict(os.environ, MTLBENCH_CACHE=str(cache), PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "mtlbench", *args], cwd=cwd, env=env, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mtlbench", *args], cwd=cwd, env=env, start_new_session=True, **kwargs
+    )
+
+
+def send_frozen(proc: subprocess.Popen, sig: int = signal.SIGINT) -> None:
+    """Signal the grid (Ctrl-C by default) without a race on a loaded machine: its processes are
+    frozen first, so that no run can finish between the test's decision and the signal."""
+    os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        proc.send_signal(sig)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # a SIGKILLed grid may have taken its group along
+            os.killpg(proc.pid, signal.SIGCONT)
 
 
 def run_mtlbench(args: list[str], cache: Path, cwd: Path) -> subprocess.CompletedProcess[str]:

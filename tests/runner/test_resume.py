@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from grid_cli import TINY_GRID, ended, mtlbench_process, on_first_checkpoint, run_mtlbench
+from grid_cli import TINY_GRID, ended, mtlbench_process, on_first_checkpoint, run_mtlbench, send_frozen
 
 from mtlbench.results import iter_runs
 
@@ -68,7 +68,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(
     # resumes mid-run; the others at random points of the grid's own progress (after the n-th
     # printed line, plus a random fraction of a second), however fast or slow the machine is.
     proc = mtlbench_process(args, cache_dir, tmp_path)
-    on_first_checkpoint(results, lambda status: proc.send_signal(signal.SIGKILL), ended(proc)).join()
+    on_first_checkpoint(results, lambda status: send_frozen(proc, signal.SIGKILL), ended(proc)).join()
     assert proc.wait() == -signal.SIGKILL
     rng = random.Random(20261122)
     kills = 1
@@ -107,7 +107,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(
     results = tmp_path / "res"
     args = ["run", *GRID, "--methods", methods, "--workers", str(workers), "--results", str(results)]
     proc = mtlbench_process(args, cache_dir, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    on_first_checkpoint(results, lambda status: proc.send_signal(signal.SIGINT), ended(proc)).join()
+    on_first_checkpoint(results, lambda status: send_frozen(proc), ended(proc)).join()
     stdout, stderr = proc.communicate()
     assert proc.returncode == 130, stderr
     assert "interrupted: finished runs are kept; run the same command again to resume" in stderr

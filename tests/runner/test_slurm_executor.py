@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from grid_cli import TINY_GRID, ended, mtlbench_process, on_first_checkpoint, run_mtlbench
+from grid_cli import TINY_GRID, ended, mtlbench_process, on_first_checkpoint, run_mtlbench, send_frozen
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.results import CHECKPOINT, TRAIN_LOG, iter_runs
@@ -123,7 +123,7 @@ def test_ctrl_c_cancels_the_slurm_jobs_and_a_rerun_resumes(
     args = ["run", *TINY_GRID, "--methods", "ls", "--epochs", "4", "--executor", "slurm", "--results", str(results)]
     args.append("--no-leaderboard")  # 4 epochs: Ctrl-C after the first lands well before the run's end
     proc = mtlbench_process(args, cache_dir, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    on_first_checkpoint(results, lambda status: proc.send_signal(signal.SIGINT), ended(proc)).join()
+    on_first_checkpoint(results, lambda status: send_frozen(proc), ended(proc)).join()
     _, stderr = proc.communicate()
     assert proc.returncode == 130, stderr
     (run,) = iter_runs(results)
