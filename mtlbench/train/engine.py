@@ -241,6 +241,7 @@ class MTLEngine:
         ]
         penalty = penalty_of(task_grads)
         record.info["penalty"] = float(penalty.detach())
+        record.info["penalty_active"] = float(record.info["penalty"] > 0.0)  # its mean: share of steps it acted
         return penalty
 
     def _representation_gradients(self, losses: dict[str, Tensor], representation: Tensor, scale: float) -> Tensor:

@@ -75,3 +75,21 @@ def test_a_run_writes_its_method_diagnostics_to_the_log_and_the_metrics(tmp_path
         assert key in diagnostics
     for key in ("gain", "nu_t", "d_norm", "s1_cos_ls", "cagrad_weights[0]"):
         assert f"mean_info.{key}" in diagnostics
+
+
+def test_rlar_at_its_defaults_acts_on_the_default_backbone() -> None:
+    """Its penalty must fire on real representation gradients, whose per-sample cosines sit near 0
+    (a threshold of 0.5 never fired there, and RLAR's runs equalled its base's to the last digit)."""
+    spec = RunSpec(method="rlar", dataset="synthetic", seed=0, data_options=DATA, train=TrainConfig(image_size=32))
+    batch = next(iter(prepare(spec, None).train_batches(0)(0)))
+    grads = {}
+    for name in ("rlar", "ls"):
+        torch.manual_seed(0)
+        model = prepare(spec, None).model
+        trainer = Trainer(model, create(name), TrainConfig(image_size=32, probe_every=1), torch.device("cpu"))
+        trainer.start_epoch(0)
+        record = trainer.step(batch)
+        grads[name] = torch.cat([p.detach().flatten() for p in model.parameters()])
+        if name == "rlar":
+            assert record.info["penalty"] > 0.0 and record.info["penalty_active"] == 1.0
+    assert not torch.equal(grads["rlar"], grads["ls"])  # one step later the parameters differ
