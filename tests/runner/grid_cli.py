@@ -20,11 +20,23 @@ TINY_GRID = [
 
 
 def mtlbench_process(args: list[str], cache: Path, cwd: Path, **kwargs) -> subprocess.Popen:
-    """The CLI in the background, leading a process group of its own (its workers join it)."""
+    """The CLI in the background, leading a process group of its own (its workers join it).
+
+    Ctrl-C reaches it as it reaches a command typed at a terminal, even when the tests run in a
+    shell's background job, where SIGINT is ignored and a Python started there keeps ignoring it."""
     env = dict(os.environ, MTLBENCH_CACHE=str(cache), PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "mtlbench", *args], cwd=cwd, env=env, start_new_session=True, **kwargs
+        [sys.executable, "-m", "mtlbench", *args],
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+        **kwargs,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def send_frozen(proc: subprocess.Popen, sig: int = signal.SIGINT) -> None:
