@@ -122,7 +122,7 @@ def main() -> None:
         f"Step time per method (median of {args.rounds} interleaved rounds after {args.warmup} warm-up), "
         f"torch {torch.__version__}, {args.threads} thread(s), {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} logical CPUs, 1-minute load average {load_before:.1f} before and "
-        f"{load_after:.1f} after (other jobs were running on this shared machine).\n"
+        f"{load_after:.1f} after (the load includes this benchmark's own thread).\n"
     )
     text = header + "\n" + "\n".join(lines) + "\n"
     print(text)
