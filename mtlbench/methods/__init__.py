@@ -15,6 +15,7 @@ docstring names its paper and official code, its defaults, and every deviation f
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from torch import Tensor
@@ -22,7 +23,7 @@ from torch import Tensor
 from mtlbench.methods import cagrad, came, gramian, linear, mgda, nash, projection, rlar, staged, weighting  # noqa: F401
 from mtlbench.methods.base import METHODS, Aggregation, LossWeightingMethod, Method
 
-__all__ = ["METHODS", "Aggregation", "LossWeightingMethod", "Method", "combine", "create"]
+__all__ = ["METHODS", "Aggregation", "LossWeightingMethod", "Method", "combine", "create", "effective_hparams"]
 
 
 def create(name: str, **hparams: Any) -> Method:
@@ -33,3 +34,14 @@ def create(name: str, **hparams: Any) -> Method:
 def combine(name: str, grads: Tensor, losses: Tensor | None = None, **hparams: Any) -> Tensor:
     """One fresh step of method ``name`` on the gradient matrix ``grads`` [K, P]; returns [P]."""
     return create(name, **hparams).aggregate(grads, losses).direction
+
+
+def effective_hparams(name: str, **hparams: Any) -> dict[str, Any]:
+    """The hyper-parameters method ``name`` runs with: its defaults, overridden by ``hparams``.
+
+    Recorded with every run, because a run_id hashes only the hyper-parameters given: a default
+    changed by a later version would otherwise go unnoticed against old results.
+    """
+    parameters = inspect.signature(METHODS.get(name).__init__).parameters.values()
+    defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+    return defaults | hparams

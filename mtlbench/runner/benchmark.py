@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -55,6 +56,8 @@ def _run_stage(
     stream: TextIO | None,
 ) -> None:
     store.register(specs)
+    for line in store.changed_defaults(specs):
+        print(f"warning: {line}", file=sys.stderr)
     todo = store.todo(specs, rerun_failed=rerun_failed)
     progress = GridProgress(total=len(specs), done=len(specs) - len(todo), store=store, stream=stream, name=name)
     progress.start(store.root, todo)

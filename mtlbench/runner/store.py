@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -10,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mtlbench.methods import effective_hparams
 from mtlbench.results import (
     CHECKPOINT,
     CONFIG,
@@ -52,6 +54,29 @@ class ResultStore:
         skip = {DONE} if rerun_failed else {DONE, FAILED}
         return [spec for spec in specs if self.state(spec.run_id) not in skip]
 
+    def changed_defaults(self, specs: Sequence[RunSpec]) -> list[str]:
+        """One line per method whose done runs ran with other hyper-parameters than this version
+        would use (a default changed since). They stay done: the user decides whether to redo them."""
+        changed: dict[str, tuple[int, set[str]]] = {}
+        for spec in specs:
+            config_path = self.path(spec.run_id) / CONFIG
+            if self.state(spec.run_id) != DONE or not config_path.is_file():
+                continue
+            recorded = read_json(config_path).get("method_hparams")
+            if recorded is None:  # made before runs recorded their hyper-parameters
+                continue
+            current = _hparams(spec)
+            keys = [k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k)]
+            diff = {f"{k} {recorded.get(k)!r} -> {current.get(k)!r}" for k in keys}
+            if diff:
+                count, seen = changed.get(spec.label, (0, set()))
+                changed[spec.label] = (count + 1, seen | diff)
+        return [
+            f"{count} done runs of {label} used hyper-parameters that differ from this version's "
+            f"({', '.join(sorted(diff))}); they are kept: delete them, or use another --results, to redo them"
+            for label, (count, diff) in sorted(changed.items())
+        ]
+
     def register(self, specs: Iterable[RunSpec]) -> None:
         """Record every run of a grid before any starts, so a report can name the ones never run.
 
@@ -74,7 +99,8 @@ class ResultStore:
         """
         folder = self.path(spec.run_id)
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(folder / CONFIG, {"run_id": spec.run_id, "spec": spec.to_dict()})
+        config = {"run_id": spec.run_id, "spec": spec.to_dict(), "method_hparams": _hparams(spec)}
+        atomic_write_json(folder / CONFIG, config)
         attempts = int(self.status(spec.run_id).get("attempts", 0)) + 1
         if not (folder / CHECKPOINT).is_file():
             (folder / TRAIN_LOG).unlink(missing_ok=True)
@@ -130,3 +156,8 @@ def _scheduler_job() -> str | None:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _hparams(spec: RunSpec) -> dict[str, Any]:
+    """The run's method hyper-parameters as JSON stores them (tuples become lists)."""
+    return json.loads(json.dumps(effective_hparams(spec.method, **dict(spec.method_params))))

@@ -9,6 +9,8 @@ import pytest
 from grid_cli import TINY_GRID, run_mtlbench
 
 from mtlbench.results import iter_runs
+from mtlbench.runner.spec import RunSpec
+from mtlbench.runner.store import ResultStore
 
 
 def metrics_by_run(results: Path) -> dict[str, dict]:
@@ -104,3 +106,33 @@ def test_unknown_method_names_known_ones_and_the_closest(cache_dir: Path, tmp_pa
     assert "ls" in known and "pcgrad" in known
     result = run_mtlbench(["run", "--methods", "pcgrd"], cache_dir, tmp_path)
     assert "Did you mean 'pcgrad'?" in result.stderr
+
+
+def test_done_runs_made_with_other_defaults_are_kept_and_named(tmp_path: Path) -> None:
+    """A run_id hashes only the hyper-parameters given, so a default changed by a later version
+    must be said, not silently mixed into a leaderboard."""
+    store = ResultStore(tmp_path)
+    spec = RunSpec("rlar", "synthetic", 0)
+    store.begin(spec, environment={})
+    store.finish(spec, {"test": {}}, [])
+    config = json.loads((store.path(spec.run_id) / "config.json").read_text())
+    assert config["method_hparams"] == {"base": "ls", "beta": 0.1, "tau": 0.0}
+    assert store.changed_defaults([spec]) == []
+    config["method_hparams"]["tau"] = 0.5  # as an older version recorded it
+    (store.path(spec.run_id) / "config.json").write_text(json.dumps(config))
+    (line,) = store.changed_defaults([spec])
+    assert line.startswith("1 done runs of rlar used hyper-parameters that differ from this version's (tau 0.5 -> 0.0)")
+    assert store.todo([spec]) == []  # kept as done: the user decides
+
+
+def test_a_rerun_warns_about_done_runs_made_with_other_defaults(cache_dir: Path, tmp_path: Path) -> None:
+    args = ["run", *TINY_GRID, "--methods", "ls", "--no-leaderboard", "--results", "res"]
+    assert run_mtlbench(args, cache_dir, tmp_path).returncode == 0
+    (run,) = iter_runs(tmp_path / "res")
+    config = json.loads((run.path / "config.json").read_text())
+    config["method_hparams"]["reduction"] = "mean"
+    (run.path / "config.json").write_text(json.dumps(config))
+    again = run_mtlbench(args, cache_dir, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "warning: 1 done runs of ls used hyper-parameters that differ from this version's" in again.stderr
+    assert "reduction 'mean' -> 'sum'" in again.stderr

@@ -120,8 +120,10 @@ def test_ctrl_c_cancels_the_slurm_jobs_and_a_rerun_resumes(
     slurm: dict[str, str], cache_dir: Path, tmp_path: Path
 ) -> None:
     results = tmp_path / "res"
-    args = ["run", *TINY_GRID, "--methods", "ls", "--epochs", "4", "--executor", "slurm", "--results", str(results)]
-    args.append("--no-leaderboard")  # 4 epochs: Ctrl-C after the first lands well before the run's end
+    args = ["run", *TINY_GRID, "--methods", "ls", "--epochs", "30", "--executor", "slurm", "--results", str(results)]
+    # 30 short epochs: the job runs under slurmd, outside the grid's frozen process group, and
+    # must still be mid-run when the grid's scancel reaches it after Ctrl-C at the first epoch
+    args.append("--no-leaderboard")
     proc = mtlbench_process(args, cache_dir, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     on_first_checkpoint(results, lambda status: send_frozen(proc), ended(proc)).join()
     _, stderr = proc.communicate()
