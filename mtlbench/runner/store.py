@@ -159,5 +159,6 @@ def _now() -> str:
 
 
 def _hparams(spec: RunSpec) -> dict[str, Any]:
-    """The run's method hyper-parameters as JSON stores them (tuples become lists)."""
-    return json.loads(json.dumps(effective_hparams(spec.method, **dict(spec.method_params))))
+    """The run's method hyper-parameters as JSON stores them (tuples become lists; a plugin's
+    default that JSON cannot hold, such as a device, is kept as its repr)."""
+    return json.loads(json.dumps(effective_hparams(spec.method, **dict(spec.method_params)), default=repr))
