@@ -10,6 +10,7 @@ import click
 from tabulate import tabulate
 
 from mtlbench.data import Tokenizer
+from mtlbench.data.schema import UNCERTAIN_POLICIES
 from mtlbench.errors import MtlbenchError
 from mtlbench.metrics import LABELERS, evaluate
 from mtlbench.metrics.chexbert import CheXbertLabeler
@@ -54,7 +55,7 @@ def _labeler(name: str, checkpoint: Path | None, bert_dir: Path | None) -> Any:
 @click.option("--labeler", default=EvalConfig.labeler, show_default=True, help="CE labeler: rules or chexbert.")
 @click.option(
     "--uncertain",
-    type=click.Choice(["positive", "negative"]),
+    type=click.Choice(UNCERTAIN_POLICIES),
     default=EvalConfig.uncertain,
     show_default=True,
     help="How CheXpert's 'uncertain' counts in CE (positive: f1chexbert, CAME-Grad; negative: R2GenCMN).",

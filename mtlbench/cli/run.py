@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from mtlbench.data import DATASETS
+from mtlbench.data.schema import UNCERTAIN_POLICIES
 from mtlbench.data.sources import resolve_data_root
 from mtlbench.errors import DataError, MtlbenchError
 from mtlbench.runner.benchmark import run_benchmark
@@ -155,7 +156,7 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
 @click.option("--image-size", type=int, default=TrainConfig.image_size, show_default=True)
 @click.option(
     "--cls-uncertain",
-    type=click.Choice(["positive", "negative"]),
+    type=click.Choice(UNCERTAIN_POLICIES),
     default=TrainConfig.cls_uncertain,
     show_default=True,
     help="How CheXpert 'uncertain' labels become targets of the cls task (U-Ones or U-Zeros).",
@@ -163,7 +164,7 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
 @click.option("--labeler", default=EvalConfig.labeler, show_default=True, help="CE labeler: rules or chexbert.")
 @click.option(
     "--uncertain",
-    type=click.Choice(["positive", "negative"]),
+    type=click.Choice(UNCERTAIN_POLICIES),
     default=EvalConfig.uncertain,
     show_default=True,
     help="How CE counts CheXpert 'uncertain'.",

@@ -54,12 +54,16 @@ class Annotation:
     image_dir: str = ""
 
 
+UNCERTAIN_POLICIES = ("positive", "negative")
+"""How a CheXpert 'uncertain' finding counts: as present (U-Ones) or absent (U-Zeros)."""
+
+
 def binarize(code: float, uncertain: str = "positive") -> int:
     """A CheXpert code as 0/1 under the uncertain policy ("positive" or "negative"); blank is 0."""
     if code == POSITIVE:
         return 1
     if code == UNCERTAIN:
-        if uncertain not in ("positive", "negative"):
+        if uncertain not in UNCERTAIN_POLICIES:
             raise ValueError(f"uncertain policy must be 'positive' or 'negative', got {uncertain!r}")
         return 1 if uncertain == "positive" else 0
     return 0

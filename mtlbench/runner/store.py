@@ -69,12 +69,12 @@ class ResultStore:
             keys = [k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k)]
             diff = {f"{k} {recorded.get(k)!r} -> {current.get(k)!r}" for k in keys}
             if diff:
-                count, seen = changed.get(spec.label, (0, set()))
-                changed[spec.label] = (count + 1, seen | diff)
+                count, diffs = changed.get(spec.label, (0, set()))
+                changed[spec.label] = (count + 1, diffs | diff)
         return [
             f"{count} done runs of {label} used hyper-parameters that differ from this version's "
-            f"({', '.join(sorted(diff))}); they are kept: delete them, or use another --results, to redo them"
-            for label, (count, diff) in sorted(changed.items())
+            f"({', '.join(sorted(diffs))}); they are kept: delete them, or use another --results, to redo them"
+            for label, (count, diffs) in sorted(changed.items())
         ]
 
     def register(self, specs: Iterable[RunSpec]) -> None:

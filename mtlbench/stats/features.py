@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mtlbench.data.schema import CHEXPERT_LABELS, COMPETITION_LABELS
+from mtlbench.data.schema import CHEXPERT_LABELS, COMPETITION_LABELS, UNCERTAIN_POLICIES
 from mtlbench.stats.corpus import BLEU_COLUMNS, METEOR_COLUMNS, meteor_segment_chunks, safe_divide
 
 N_LABELS = len(CHEXPERT_LABELS)
@@ -40,7 +40,7 @@ def binarize_codes(codes: np.ndarray, uncertain: str) -> np.ndarray:
 
     The vectorised twin of :func:`mtlbench.data.schema.binarize`.
     """
-    if uncertain not in ("positive", "negative"):
+    if uncertain not in UNCERTAIN_POLICIES:
         raise ValueError(f"uncertain policy must be 'positive' or 'negative', got {uncertain!r}")
     codes = np.asarray(codes, float)
     positive = codes == 1.0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from mtlbench.data.schema import UNCERTAIN_POLICIES
 from mtlbench.errors import MtlbenchError
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-UNCERTAIN_POLICIES = ("positive", "negative")
 
 
 def _check(section: str, name: str, value: object, ok: bool, expected: str) -> None:
