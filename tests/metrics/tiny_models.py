@@ -1,0 +1,81 @@
+"""Tiny models of the real architectures, saved the way the hub ships them, for the loading tests.
+
+Nothing is downloaded: each builder writes config.json, a tokenizer vocabulary and weights into a
+folder named as the metric expects it under ``$MTLBENCH_MODELS``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+WORDS = ["a", "b", "1", "2", "no", "small", "effusion", "heart", "is", "enlarged", "normal", "pneumothorax", "the", "size", "."]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def distilbert(folder: Path, *, layers: int = 6, seed: int = 0) -> Path:
+    """A DistilBERT (RadEval's BERTScore model) with a WordPiece vocabulary of whole words."""
+    from transformers import DistilBertConfig, DistilBertModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(SPECIAL + WORDS) + "\n")
+    config = DistilBertConfig(
+        vocab_size=len(SPECIAL) + len(WORDS), dim=8, n_layers=layers, n_heads=2, hidden_dim=16, max_position_embeddings=64
+    )
+    torch.manual_seed(seed)
+    DistilBertModel(config).save_pretrained(folder)
+    return folder
+
+
+def toy_embedding_distilbert(folder: Path, vectors: dict[str, list[float]]) -> Path:
+    """A DistilBERT whose every layer passes its input through, so a word's output is its vector.
+
+    Attention and feed-forward outputs are zero and position embeddings are zero, so each layer is
+    LayerNorm(x + 0); the given vectors have mean 0 and variance 1, which LayerNorm leaves as they
+    are. BERTScore on such a model is hand-computable from the vectors' cosines.
+    """
+    from transformers import DistilBertModel
+
+    distilbert(folder)
+    model = DistilBertModel.from_pretrained(folder)
+    vocab = (folder / "vocab.txt").read_text().split()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "out_lin" in name or "lin2" in name or "position_embeddings" in name:
+                parameter.zero_()
+        for word, vector in vectors.items():
+            values = torch.tensor(vector)
+            assert abs(float(values.mean())) < 1e-9 and math.isclose(float(values.var(unbiased=False)), 1.0)
+            model.embeddings.word_embeddings.weight[vocab.index(word)] = values
+    model.save_pretrained(folder)
+    return folder
+
+
+def distilroberta(folder: Path, *, seed: int = 0) -> Path:
+    """A RoBERTa (RadCliQ's distilroberta-base architecture) with a byte-level BPE of single characters."""
+    from transformers import RobertaConfig, RobertaModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    chars = sorted({c for word in WORDS for c in word} | {"Ġ"})
+    vocab = {token: i for i, token in enumerate(specials + chars)}
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    config = RobertaConfig(
+        vocab_size=len(vocab),
+        hidden_size=8,
+        num_hidden_layers=6,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=80,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+    torch.manual_seed(seed)
+    RobertaModel(config).save_pretrained(folder)
+    (folder / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 64}))
+    return folder
