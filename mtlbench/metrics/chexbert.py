@@ -153,7 +153,9 @@ class CheXbertLabeler:
     def embed(self, reports: Sequence[str]) -> np.ndarray:
         """[N, hidden] CheXbert report embeddings: the final layer's [CLS] state, as CheXbert's
         ``encode.py`` (used by CXR-Report-Metric for s_emb) takes it, before dropout and heads."""
-        out = [self.model.bert(ids, attention_mask=mask)[0][:, 0, :].float().cpu() for ids, mask in self._batches(reports)]
+        out = [
+            self.model.bert(ids, attention_mask=mask)[0][:, 0, :].float().cpu() for ids, mask in self._batches(reports)
+        ]
         return torch.cat(out).numpy() if out else np.zeros((0, self.model.bert.config.hidden_size), np.float32)
 
     def encode(self, reports: Sequence[str]) -> list[list[int]]:
@@ -186,7 +188,9 @@ def load(paths: ModelPaths) -> CheXbertLabeler:
     """The CheXbert model of ``paths``, loaded once per process (the labeler and SembScore share it)."""
     checkpoint, bert_dir = paths.chexbert()
     if checkpoint is None or bert_dir is None:
-        raise MtlbenchError(f"chexbert: no CheXbert files configured (${CHECKPOINT_ENV} and ${BERT_ENV} unset); {WHERE}")
+        raise MtlbenchError(
+            f"chexbert: no CheXbert files configured (${CHECKPOINT_ENV} and ${BERT_ENV} unset); {WHERE}"
+        )
     return _load(checkpoint, bert_dir)
 
 

@@ -139,7 +139,9 @@ class RadCliQ(_ModelFamily):
             _chexbert_missing(paths),
         ]
         found = [p for p in problems if p]
-        return None if not found else found[0] + (f" (and {len(found) - 1} more part missing)" if len(found) > 1 else "")
+        return (
+            None if not found else found[0] + (f" (and {len(found) - 1} more part missing)" if len(found) > 1 else "")
+        )
 
     def compute(self, data: EvalInput) -> Result:
         generated, reference = _annotations(data, radgraph.RADCLIQ_MODEL)

@@ -111,7 +111,9 @@ MODEL_FILES: tuple[str | tuple[str, ...], ...] = ("config.json", "weights.th", "
 
 
 def instruction(model_type: str) -> str:
-    return where(model_type, f"{model_type}.tar.gz of StanfordAIMI/RRG_scorers", "unpacked: config.json, vocabulary/, weights.th")
+    return where(
+        model_type, f"{model_type}.tar.gz of StanfordAIMI/RRG_scorers", "unpacked: config.json, vocabulary/, weights.th"
+    )
 
 
 def _transformer_name(folder: Path) -> str:
@@ -137,7 +139,8 @@ def missing(model_type: str, paths: ModelPaths) -> str | None:
     transformer = Path(name) if Path(name).is_absolute() else paths.root / name
     absent = missing_files(transformer, ("config.json", "vocab.txt", WEIGHT_FILES))
     if absent:
-        return f"RadGraph ({model_type}): missing {', '.join(absent)}; {where(name, name, 'config.json, vocab.txt, weights')}"
+        files = "config.json, vocab.txt, weights"
+        return f"RadGraph ({model_type}): missing {', '.join(absent)}; {where(name, name, files)}"
     return None
 
 

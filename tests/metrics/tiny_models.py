@@ -12,7 +12,23 @@ from pathlib import Path
 
 import torch
 
-WORDS = ["a", "b", "1", "2", "no", "small", "effusion", "heart", "is", "enlarged", "normal", "pneumothorax", "the", "size", "."]
+WORDS = [
+    "a",
+    "b",
+    "1",
+    "2",
+    "no",
+    "small",
+    "effusion",
+    "heart",
+    "is",
+    "enlarged",
+    "normal",
+    "pneumothorax",
+    "the",
+    "size",
+    ".",
+]
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -23,7 +39,12 @@ def distilbert(folder: Path, *, layers: int = 6, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(SPECIAL + WORDS) + "\n")
     config = DistilBertConfig(
-        vocab_size=len(SPECIAL) + len(WORDS), dim=8, n_layers=layers, n_heads=2, hidden_dim=16, max_position_embeddings=64
+        vocab_size=len(SPECIAL) + len(WORDS),
+        dim=8,
+        n_layers=layers,
+        n_heads=2,
+        hidden_dim=16,
+        max_position_embeddings=64,
     )
     torch.manual_seed(seed)
     DistilBertModel(config).save_pretrained(folder)
