@@ -140,7 +140,9 @@ def test_missing_files_are_named_with_where_to_get_them(tmp_path: Path, monkeypa
     assert "RRG_scorers" in message and "bert-base-uncased" in message
     monkeypatch.delenv("MTLBENCH_CHEXBERT", raising=False)
     monkeypatch.delenv("MTLBENCH_MODELS", raising=False)
-    with pytest.raises(MtlbenchError, match=r"no CheXbert files configured \(\$MTLBENCH_CHEXBERT and \$MTLBENCH_BERT unset\)"):
+    with pytest.raises(
+        MtlbenchError, match=r"no CheXbert files configured \(\$MTLBENCH_CHEXBERT and \$MTLBENCH_BERT unset\)"
+    ):
         LABELERS.get("chexbert").from_config(None)
 
 

@@ -69,7 +69,9 @@ def toy_embedding_distilbert(folder: Path, vectors: dict[str, list[float]]) -> P
                 parameter.zero_()
         for word, vector in vectors.items():
             values = torch.tensor(vector)
-            assert abs(float(values.mean())) < 1e-9 and math.isclose(float(values.var(unbiased=False)), 1.0)
+            assert abs(float(values.mean())) < 1e-6 and math.isclose(
+                float(values.var(unbiased=False)), 1.0, rel_tol=1e-6
+            )
             model.embeddings.word_embeddings.weight[vocab.index(word)] = values
     model.save_pretrained(folder)
     return folder
@@ -99,4 +101,81 @@ def distilroberta(folder: Path, *, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     RobertaModel(config).save_pretrained(folder)
     (folder / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 64}))
+    return folder
+
+
+def radgraph_model(root: Path, model_type: str) -> Path:
+    """A tiny DyGIE++ RadGraph model laid out as radgraph.tar.gz unpacks, with its BERT in ``root``.
+
+    The model is built by the radgraph package's own classes from the config written here, and its
+    state dict saved as weights.th, which the package loads back with strict=True.
+    """
+    from transformers import BertConfig, BertModel
+
+    bert = root / "tiny" / "pubmedbert"
+    bert.mkdir(parents=True)
+    words = SPECIAL + WORDS
+    (bert / "vocab.txt").write_text("\n".join(words) + "\n")
+    (bert / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512, "do_lower_case": True}))
+    BertModel(
+        BertConfig(
+            vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+        )
+    ).save_pretrained(bert)
+    folder = root / model_type
+    vocabulary = folder / "vocabulary"
+    vocabulary.mkdir(parents=True)
+    (vocabulary / "non_padded_namespaces.txt").write_text("*tags\n*labels\n")
+    entity_labels = [
+        "",
+        "Anatomy::definitely present",
+        "Observation::definitely present",
+        "Observation::definitely absent",
+    ]
+    (vocabulary / f"{model_type}__ner_labels.txt").write_text("\n".join(entity_labels) + "\n")
+    (vocabulary / f"{model_type}__relation_labels.txt").write_text("\n".join(["", "modify", "located_at"]) + "\n")
+    bert_entry = {"type": "pretrained_transformer_mismatched", "model_name": "tiny/pubmedbert", "max_length": 512}
+    config = {
+        "dataset_reader": {"type": "dygie", "max_span_width": 4, "token_indexers": {"bert": dict(bert_entry)}},
+        "model": {
+            "type": "dygie",
+            "embedder": {"token_embedders": {"bert": dict(bert_entry)}},
+            "feature_size": 4,
+            "max_span_width": 4,
+            "target_task": "relation",
+            "feedforward_params": {"num_layers": 2, "hidden_dims": 12, "dropout": 0.4},
+            "loss_weights": {"ner": 1.0, "relation": 1.0, "coref": 0.0, "events": 0.0},
+            "initializer": {},
+            "module_initializer": {},
+            "modules": {
+                "coref": {"spans_per_word": 0.3, "max_antecedents": 10, "coref_prop": 0},
+                "ner": {},
+                "relation": {"spans_per_word": 0.5, "positive_label_weight": 1.0},
+                "events": {
+                    "trigger_spans_per_word": 0.3,
+                    "argument_spans_per_word": 0.8,
+                    "loss_weights": {"trigger": 1.0, "arguments": 0.5},
+                },
+            },
+        },
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    from radgraph.allennlp.data import Vocabulary
+    from radgraph.allennlp.modules import text_field_embedders, token_embedders
+    from radgraph.dygie.models import dygie
+
+    from mtlbench.metrics.radgraph import _tokenizer_adapter
+
+    with _tokenizer_adapter():
+        embedder = token_embedders.PretrainedTransformerMismatchedEmbedder(model_name=str(bert), max_length=512)
+    model_config = {
+        k: v for k, v in config["model"].items() if k not in ("type", "embedder", "initializer", "module_initializer")
+    }
+    torch.manual_seed(0)
+    model = dygie.DyGIE(
+        vocab=Vocabulary.from_files(str(vocabulary), None, None),
+        embedder=text_field_embedders.BasicTextFieldEmbedder({"bert": embedder}),
+        **model_config,
+    )
+    torch.save(model.state_dict(), folder / "weights.th")
     return folder
