@@ -49,9 +49,7 @@ ORGAN_STABLE = r"\bstable\b|\bunchanged\b|\bno (?:\w+ )?change\b|\bsimilar (?:in
 silhouette", "heart size is unchanged", "no change in the heart", "similar to prior" are uncertain
 (they say nothing of the size), unless a normal statement is also made about the organ."""
 
-PREDICATE = (
-    r"\b(?:is|are|was|were|be|been|seen|noted|identified|demonstrated|visualized|present|evident|appreciated)\b"
-)
+PREDICATE = r"\b(?:is|are|was|were|be|been|seen|noted|identified|demonstrated|visualized|present|evident|appreciated)\b"
 """A verb that closes a negated statement: after it, a comma starts a new statement the negation
 does not reach ("densities not seen on the prior exam, healed rib fracture noted"); without it
 the comma is a list ("no acute, displaced rib fractures"; "no effusion, pneumothorax or ...")."""
