@@ -39,6 +39,8 @@ FLAGS = (
     "--no-first-run",
     "--remote-debugging-pipe",
 )
+MAX_SHOT_HEIGHT = 16000
+"""A screenshot stops there: Chromium cannot capture much taller pages in one image."""
 IMAGES = """JSON.stringify(Array.from(document.images).map(i => ({
   alt: i.alt, complete: i.complete, naturalWidth: i.naturalWidth, source: i.src.slice(0, 40)})))"""
 WIDTHS = """JSON.stringify({scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth,
@@ -194,7 +196,8 @@ class Browser:
         report.scroll_width, report.client_width, report.links = sizes["scroll"], sizes["client"], sizes["links"]
         if screenshot:
             content = self.call("Page.getLayoutMetrics", session=session)["cssContentSize"]
-            clip = {"x": 0, "y": 0, "width": width, "height": content["height"], "scale": 1}
+            tall = min(content["height"], MAX_SHOT_HEIGHT)
+            clip = {"x": 0, "y": 0, "width": width, "height": tall, "scale": 1}
             shot = self.call(
                 "Page.captureScreenshot",
                 {"format": "png", "captureBeyondViewport": True, "clip": clip},

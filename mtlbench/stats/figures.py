@@ -97,10 +97,13 @@ def small_multiples_png(
             labels.setdefault(label, line)
         if not panel.curves and panel.note:
             ax.text(0.5, 0.5, panel.note, ha="center", va="center", fontsize=8, color="#555555", transform=ax.transAxes)
-    for ax in axes[-1]:
-        ax.set_xlabel(xlabel, fontsize=8)
-    for ax in axes[:, 0] if sharey else axes.flat:
-        ax.set_ylabel(ylabel, fontsize=8)
+    for column in range(columns):  # the lowest panel of each column carries the x axis
+        lowest = axes[max(r for r in range(rows) if r * columns + column < len(panels)), column]
+        lowest.xaxis.set_tick_params(labelbottom=True)
+        lowest.set_xlabel(xlabel, fontsize=8)
+    if ylabel:
+        for ax in axes[:, 0]:
+            ax.set_ylabel(ylabel, fontsize=8)
     fig.suptitle(title, fontsize=10)
     if legend and labels:
         fig.legend(

@@ -28,7 +28,7 @@ th, td { padding: 0.25em 0.7em; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child, td.text { text-align: left; }
 thead tr { border-top: 2px solid #222; border-bottom: 1px solid #222; }
 tbody tr:last-child { border-bottom: 2px solid #222; }
-td.text { white-space: normal; min-width: 16em; }
+td.text { white-space: normal; }
 code { font-size: 0.9em; }
 .note { font-size: 0.85em; color: #444; }
 """
@@ -101,7 +101,7 @@ def seed_picture(method: str, runs: Sequence[RunCurves], monitor: str, key: str,
             panels.append(Panel(label, curves))
     if not panels:
         return None
-    png = small_multiples_png(panels, title=f"{method}: each seed", ylabel="value", sharey=False)
+    png = small_multiples_png(panels, title=f"{method}: each seed", ylabel="", sharey=False)
     caption = (
         f"{title}: {method}, one line per seed: validation figures after each epoch, and the task-gradient cosines "
         "and task weights over training (means over the logged steps of each bin)."
