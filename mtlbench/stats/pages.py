@@ -17,8 +17,7 @@ from mtlbench.stats.curves import Band, RunCurves, names
 from mtlbench.stats.document import Report
 from mtlbench.stats.figures import Panel, small_multiples_png
 from mtlbench.stats.htmlbits import RESPONSIVE_STYLE, VIEWPORT, picture_html, scrolling
-from mtlbench.stats.pictures import Picture, ReportPictures, slug, store_cells
-from mtlbench.stats.plots import PlotsUnavailable
+from mtlbench.stats.pictures import Picture, ReportPictures, slug
 from mtlbench.stats.store import Cell, RunRef
 
 STYLE = """
@@ -159,17 +158,15 @@ def write_method_pages(report: Report, pictures: ReportPictures, out: Path) -> t
     folder = f"{out.name}-methods"
     methods = list(dict.fromkeys(m for r in report.cells for m in r.methods))
     links = method_page_names(methods, folder)
-    cells = store_cells(Path(report.results))
+    cells = pictures.cells
     target = out.with_name(folder)
     target.mkdir(parents=True, exist_ok=True)
+    for stale in target.glob("*.html"):  # pages of methods no longer in the store
+        stale.unlink()
     written = []
     draw = not pictures.missing
     for method, href in links.items():
-        try:
-            page = method_page(method, report, cells, pictures, back=f"../{out.name}.html", draw=draw)
-        except PlotsUnavailable as err:  # pragma: no cover - report_pictures finds this first
-            pictures.missing = str(err)
-            page = method_page(method, report, cells, pictures, back=f"../{out.name}.html", draw=False)
+        page = method_page(method, report, cells, pictures, back=f"../{out.name}.html", draw=draw)
         path = out.parent / href
         path.write_text(page, encoding="utf-8")
         written.append(path)

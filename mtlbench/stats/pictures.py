@@ -213,15 +213,16 @@ class ReportPictures:
 
     by_cell: dict[str, list[Picture]] = field(default_factory=dict)
     curves: dict[str, CellCurves] = field(default_factory=dict)
+    cells: dict[str, Cell] = field(default_factory=dict)
+    """The store's cells by title (their runs, for the method pages)."""
     missing: str = ""
 
 
 def report_pictures(report: Report) -> ReportPictures:
     """Every cell's pictures (an empty result with ``missing`` set when matplotlib is absent)."""
-    out = ReportPictures()
-    cells = store_cells(Path(report.results))
+    out = ReportPictures(cells=store_cells(Path(report.results)))
     for result in report.cells:
-        cell = cells.get(result.title)
+        cell = out.cells.get(result.title)
         out.curves[result.title] = cell_curves(cell) if cell is not None else CellCurves()
     try:
         for index, result in enumerate(report.cells):
