@@ -72,8 +72,17 @@ def small_multiples_png(
     n = max(len(panels), 1)
     columns = min(COLUMNS, n)
     rows = math.ceil(n / columns)
-    fig, axes = plt.subplots(
-        rows, columns, figsize=(2.6 * columns + 0.6, 2.1 * rows + 0.9), sharex=True, sharey=sharey, squeeze=False
+    with_legend = legend and any(p.curves or p.reference for p in panels)
+    top, bottom, left = 0.45, 0.45 + (0.3 if with_legend else 0.0), 0.65 if sharey else 0.45
+    width, height = 2.6 * columns + left, 2.1 * rows + top + bottom
+    fig, axes = plt.subplots(rows, columns, figsize=(width, height), sharex=True, sharey=sharey, squeeze=False)
+    fig.subplots_adjust(  # margins in inches, whatever the grid's size (tight_layout is slow with many panels)
+        left=left / width,
+        right=1 - 0.15 / width,
+        top=1 - top / height,
+        bottom=bottom / height,
+        wspace=0.18 if sharey else 0.3,
+        hspace=0.45,
     )
     labels: dict[str, Any] = {}
     colours = plt.get_cmap("tab10").colors
@@ -104,14 +113,11 @@ def small_multiples_png(
     if ylabel:
         for ax in axes[:, 0]:
             ax.set_ylabel(ylabel, fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    if legend and labels:
+    fig.suptitle(title, fontsize=10, y=1 - 0.08 / height, va="top")
+    if with_legend and labels:
         fig.legend(
             list(labels.values()), list(labels), loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False
         )
-        fig.tight_layout(rect=(0, 0.07 if rows > 1 else 0.12, 1, 1))
-    else:
-        fig.tight_layout()
     return png(fig)
 
 
