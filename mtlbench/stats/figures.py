@@ -73,7 +73,7 @@ def small_multiples_png(
     columns = min(COLUMNS, n)
     rows = math.ceil(n / columns)
     with_legend = legend and any(p.curves or p.reference for p in panels)
-    top, bottom, left = 0.45, 0.45 + (0.3 if with_legend else 0.0), 0.65 if sharey else 0.45
+    top, bottom, left = 0.62, 0.45 + (0.3 if with_legend else 0.0), 0.65 if sharey else 0.45
     width, height = 2.6 * columns + left, 2.1 * rows + top + bottom
     fig, axes = plt.subplots(rows, columns, figsize=(width, height), sharex=True, sharey=sharey, squeeze=False)
     fig.subplots_adjust(  # margins in inches, whatever the grid's size (tight_layout is slow with many panels)
