@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from mtlbench.results import DONE, FAILED, RUNNING, STATUS, TRAIN_LOG, iter_runs
 from mtlbench.runner.executors.base import Outcome
 from mtlbench.runner.spec import RunSpec
-from mtlbench.runner.store import ResultStore
+from mtlbench.runner.store import TUNING_DIR, ResultStore
 
 
 @dataclass
@@ -362,13 +362,14 @@ def _started_since(folder: Path, since: float) -> bool:
 class StoreWatch:
     """``mtlbench status --watch``: the same display for a store another process or a cluster fills.
 
-    Each poll scans the store's run folders (config and status files) and follows the training
-    logs of the running runs. A run whose state is "running" may also be an interrupted one: the
+    Each poll scans the store's run folders and its tuning trials' (config and status files) and
+    follows the training logs of the running runs. A run whose state is "running" may also be an interrupted one: the
     board shows how long ago each log last changed.
     """
 
     def __init__(self, results: Path, *, stream: TextIO | None = None, poll_s: float = 2.0) -> None:
         self.results = Path(results)
+        self.roots = (self.results, self.results / TUNING_DIR)  # tuning trials run first, in their own store
         self.stream = stream or sys.stdout
         self.live = _is_terminal(self.stream)
         self.poll_s = poll_s
@@ -390,14 +391,17 @@ class StoreWatch:
         """Scan the store once; print what changed since the last scan; returns the counts by state."""
         counts = {DONE: 0, FAILED: 0, RUNNING: 0, "pending": 0}
         report = self._print if self._scanned else None
-        for record in iter_runs(self.results):
+        for store, record in ((root, r) for root in self.roots for r in iter_runs(root)):
             state = record.state if record.state in counts else "pending"
             counts[state] += 1
-            before = self.states.get(record.run_id)
-            self.states[record.run_id] = state
-            log = self.logs.get(record.run_id)
+            key = str(record.path)  # a chosen trial and its final run share a run id
+            before = self.states.get(key)
+            self.states[key] = state
+            log = self.logs.get(key)
             if log is None:
-                log = self.logs[record.run_id] = _run_log(record.spec, record.run_id)
+                log = self.logs[key] = _run_log(record.spec, record.run_id)
+                if store != self.results:
+                    log.name = f"trial {log.name}"
                 if state == RUNNING:  # only running runs' logs are read: a store may hold thousands of done ones
                     log.read(record.path, None)  # what was there when the watch began is not news
                     log.counted = 0
@@ -411,11 +415,11 @@ class StoreWatch:
         return counts
 
     def eta(self) -> float | None:
-        left = sum(log.left for run_id, log in self.logs.items() if self.states.get(run_id) in (RUNNING, "pending"))
+        left = sum(log.left for key, log in self.logs.items() if self.states.get(key) in (RUNNING, "pending"))
         return eta_seconds(self.counted, time.perf_counter() - self._started, left)
 
     def view(self, counts: dict[str, int]) -> Any:
-        running = [self.logs[r] for r, s in self.states.items() if s == RUNNING]
+        running = [self.logs[key] for key, state in self.states.items() if state == RUNNING]
         elapsed = time.perf_counter() - self._started
         title = f"{self.results}"
         return board_view(title, counts, sum(counts.values()), elapsed, self.eta(), running, idle=True)

@@ -12,7 +12,7 @@ from mtlbench.results import TRAIN_LOG
 from mtlbench.runner.executors.base import Outcome
 from mtlbench.runner.progress import GridProgress, StoreWatch, clock, eta_seconds
 from mtlbench.runner.spec import RunSpec
-from mtlbench.runner.store import ResultStore
+from mtlbench.runner.store import TUNING_DIR, ResultStore
 from mtlbench.train.config import TrainConfig
 
 
@@ -110,17 +110,21 @@ def test_watching_a_store_reports_what_changes_and_ends_when_all_runs_ended(tmp_
     store.finish(done, {"test": {}}, [])
     store.begin(running, {})
     _log(store, running, {"kind": "epoch", "epoch": 0, "val": {"BLEU_4": 0.1}})
+    trials = ResultStore(tmp_path / TUNING_DIR)  # a tuned grid's trials are watched too
+    trials.register([done])
+    trials.begin(done, {})
+    trials.finish(done, {"test": {}}, [])
     watch = StoreWatch(tmp_path, stream=stream, poll_s=0)
-    assert watch.poll() == {"done": 1, "failed": 0, "running": 1, "pending": 1}
+    assert watch.poll() == {"done": 2, "failed": 0, "running": 1, "pending": 1}
     assert stream.getvalue() == ""  # the store as it was is not news
     _log(store, running, {"kind": "epoch", "epoch": 1, "val": {"BLEU_4": 0.2}})
     store.begin(pending, {})
     store.fail(pending, RuntimeError("diverged: loss of task 'cls' is inf"))
-    assert watch.poll() == {"done": 1, "failed": 1, "running": 1, "pending": 0}
+    assert watch.poll() == {"done": 2, "failed": 1, "running": 1, "pending": 0}
     lines = sorted(stream.getvalue().splitlines())  # in run-id order
     assert lines == ["  ls seed=1 epoch 2/4: val BLEU_4 0.2000",
                      "failed  ls seed=2 synthetic/transformer: diverged: loss of task 'cls' is inf"]  # fmt: skip
     assert watch.eta() is not None  # one epoch seen finishing, two left
     store.finish(running, {"test": {}}, [])
     watch.run()  # everything has ended: one scan, then the summary
-    assert stream.getvalue().splitlines()[-1] == "3 runs: 2 done, 1 failed"
+    assert stream.getvalue().splitlines()[-1] == "4 runs: 3 done, 1 failed"
