@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: setup setup-test benchmark test lint format clean
+.PHONY: setup setup-test browser benchmark test lint format clean
 
 setup: $(RUN_STAMP)
 setup-test: $(TEST_STAMP)
@@ -31,7 +31,12 @@ $(TEST_STAMP): setup.cfg pyproject.toml | $(VENV)/bin/python
 benchmark: setup
 	$(BIN)/mtlbench run
 
-test: setup-test lint
+# the HTML report's headless-browser test needs Debian's chromium: installed where missing and
+# possible (root with apt-get); elsewhere that test skips with its reason
+browser: setup-test
+	$(BIN)/python tools/headless_chromium.py --install
+
+test: setup-test lint browser
 	$(BIN)/python -m pytest
 
 lint: setup-test

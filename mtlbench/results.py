@@ -105,6 +105,39 @@ class RunRecord:
         return read_jsonl(self.path / EXAMPLES)
 
 
+def read_train_log(path: Path) -> list[dict[str, Any]]:
+    """The "step" and "epoch" entries of a training log as they stand after every restart.
+
+    A "resume" marker at (epoch E, step S) supersedes what the interrupted attempt had logged from
+    step S and epoch E on (the resumed run logs them again). A line that is not JSON (the last one,
+    cut by a kill mid-write) is skipped; a missing log reads as empty.
+    """
+    entries: list[dict[str, Any]] = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return entries
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        kind = entry.get("kind")
+        if kind == "resume":
+            epoch, step = int(entry.get("epoch", 0)), int(entry.get("step", 0))
+            entries = [
+                e
+                for e in entries
+                if not (e.get("kind") == "step" and int(e.get("step", 0)) >= step)
+                and not (e.get("kind") == "epoch" and int(e.get("epoch", 0)) >= epoch)
+            ]
+        elif kind in ("step", "epoch"):
+            entries.append(entry)
+    return entries
+
+
 def run_dir(results: Path, run_id: str) -> Path:
     return Path(results) / RUNS_DIR / run_id
 

@@ -10,6 +10,7 @@ from mtlbench.cli.eval import eval_command
 from mtlbench.cli.listing import list_command
 from mtlbench.cli.report import report_command
 from mtlbench.cli.run import run_command
+from mtlbench.cli.show import show_command
 from mtlbench.cli.status import status_command
 from mtlbench.errors import MtlbenchError
 
@@ -38,7 +39,7 @@ def cli() -> None:
     """
 
 
-for command in (list_command, run_command, status_command, report_command, eval_command, data_group):
+for command in (list_command, run_command, status_command, show_command, report_command, eval_command, data_group):
     cli.add_command(command)
 
 

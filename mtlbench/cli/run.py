@@ -21,6 +21,7 @@ from mtlbench.runner.executors.factory import make_executor
 from mtlbench.runner.grid import DEFAULT_SEEDS, expand
 from mtlbench.runner.gridfile import grid_from_settings, load_grid_file
 from mtlbench.runner.spec import RunSpec
+from mtlbench.runner.trackers import TrackerSettings, check_installed, parse_trackers
 from mtlbench.train.config import EvalConfig, TrainConfig
 
 # CLI option -> (section of the grid settings or None for top level, key)
@@ -249,6 +250,15 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
     default=None,
     help="slurm: folder for submitit's job files (default: RESULTS/slurm).",
 )
+@click.option(
+    "--log-to",
+    "log_to",
+    default="",
+    metavar="TRACKERS",
+    help="Also log every run to experiment trackers: tensorboard, mlflow, wandb (comma-separated; each its own "
+    'extra, e.g. pip install "mtlbench[tensorboard]"), under RESULTS/trackers, grouped by grid '
+    "(W&B offline unless WANDB_MODE says otherwise; MLflow at MLFLOW_TRACKING_URI when set).",
+)
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--rerun-failed", is_flag=True, help="Retry runs recorded as failed.")
 @click.option("--baseline", default="ls", show_default=True, help="Method the leaderboard compares against.")
@@ -273,6 +283,7 @@ def run_command(
     array_parallelism: int | None,
     max_requeues: int | None,
     slurm_folder: Path | None,
+    log_to: str,
     device: str | None,
     rerun_failed: bool,
     baseline: str,
@@ -321,6 +332,10 @@ def run_command(
             folder=slurm_folder or results / "slurm",
         ),
     )
+    kinds = parse_trackers(log_to)
+    check_installed(kinds)
+    group = grid_file.stem if grid_file else results.resolve().name  # the grid, as the trackers group runs
+    trackers = TrackerSettings(kinds, str((results / "trackers").resolve()), group)
     root = resolve_data_root(data_root)
     check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
     try:
@@ -333,6 +348,7 @@ def run_command(
                 rerun_failed=rerun_failed,
                 data_root=root,
                 device=device,
+                trackers=trackers,
             )
     except KeyboardInterrupt:
         raise Interrupted("interrupted: finished runs are kept; run the same command again to resume") from None

@@ -11,17 +11,30 @@ from tabulate import tabulate
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.results import TRAIN_LOG, RunRecord, iter_runs
+from mtlbench.runner.progress import StoreWatch
 from mtlbench.runner.store import TUNING_DIR
 
 
 @click.command("status")
 @click.argument("results", type=click.Path(path_type=Path), default=Path("results"))
-def status_command(results: Path) -> None:
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Follow the store while another process or a cluster fills it: a live board on a terminal, "
+    "a line per change elsewhere; ends when every run has ended (Ctrl-C stops watching, not the runs).",
+)
+@click.option("--interval", type=float, default=2.0, show_default=True, help="--watch: seconds between scans.")
+def status_command(results: Path, watch: bool, interval: float) -> None:
     """Summarise the grid in RESULTS: runs done, failed (with reasons), running or interrupted."""
     runs = list(iter_runs(results))
     trials = list(iter_runs(results / TUNING_DIR))
     if not runs and not trials:
         raise MtlbenchError(f"no runs in {results}; start a grid with `mtlbench run --results {results}`")
+    if watch:
+        if interval <= 0:
+            raise MtlbenchError(f"--interval must be a positive number of seconds; got {interval}")
+        StoreWatch(results, poll_s=interval).run()
+        return
     table: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     for run in runs:
         spec = run.spec

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -13,6 +14,7 @@ from mtlbench.runner.executors import Executor, run_grid
 from mtlbench.runner.progress import GridProgress
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import TUNING_DIR, ResultStore
+from mtlbench.runner.trackers import TrackerSettings
 from mtlbench.runner.tuning import apply_selection, plan_trials
 
 
@@ -26,22 +28,33 @@ def run_benchmark(
     data_root: Path | None = None,
     device: str | None = None,
     stream: TextIO | None = None,
+    trackers: TrackerSettings | None = None,
 ) -> list[RunSpec]:
     """Run ``specs`` (after ``tune`` trials per method group, when > 0); returns the final specs.
 
     Runs already done are skipped and interrupted ones resume, in the tuning store as in the
-    main one, so the whole invocation can be repeated after any crash.
+    main one, so the whole invocation can be repeated after any crash. With ``trackers``, every
+    run is logged there too (tuning trials in the group ``<group>-tuning``).
     """
     if tune:
+        trial_trackers = dataclasses.replace(trackers, group=f"{trackers.group}-tuning") if trackers else None
         trial_store = ResultStore(Path(results) / TUNING_DIR)
         trials = plan_trials(specs, tune)
         flat = [t for group in trials.values() for t in group]
         _run_stage(
-            f"tuning ({tune} trials per method)", flat, trial_store, executor, rerun_failed, data_root, device, stream
+            f"tuning ({tune} trials per method)",
+            flat,
+            trial_store,
+            executor,
+            rerun_failed,
+            data_root,
+            device,
+            stream,
+            trial_trackers,
         )
         specs = apply_selection(specs, trials, _validation_score(trial_store))
         _reuse_trials(specs, trial_store, ResultStore(results))
-    _run_stage("grid", list(specs), ResultStore(results), executor, rerun_failed, data_root, device, stream)
+    _run_stage("grid", list(specs), ResultStore(results), executor, rerun_failed, data_root, device, stream, trackers)
     return list(specs)
 
 
@@ -54,6 +67,7 @@ def _run_stage(
     data_root: Path | None,
     device: str | None,
     stream: TextIO | None,
+    trackers: TrackerSettings | None = None,
 ) -> None:
     store.register(specs)
     for line in store.changed_defaults(specs):
@@ -62,7 +76,7 @@ def _run_stage(
     progress = GridProgress(total=len(specs), done=len(specs) - len(todo), store=store, stream=stream, name=name)
     progress.start(store.root, todo)
     try:
-        run_grid(todo, store.root, executor, data_root=data_root, device=device, progress=progress)
+        run_grid(todo, store.root, executor, data_root=data_root, device=device, progress=progress, trackers=trackers)
     except BaseException:
         progress.finish(interrupted=True)
         raise

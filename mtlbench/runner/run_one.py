@@ -23,6 +23,8 @@ from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
+from mtlbench.runner.trackers import TrackerSettings
+from mtlbench.runner.trackers.feed import TrackerFeed
 from mtlbench.train.loop import fit, generate_reports, mean_losses
 
 VOCAB = "vocab.json"
@@ -35,20 +37,25 @@ def run_one(
     data_root: Path | None = None,
     device: str | None = None,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    trackers: TrackerSettings | None = None,
 ) -> str:
     """Train, select, generate and score one run; record it as done or failed (with its reason).
 
     A KeyboardInterrupt or kill leaves the run marked running, so a re-run of the grid redoes it.
+    ``trackers``: experiment trackers fed with every training-log entry (not part of the run's identity).
     """
     store = ResultStore(results)
     torch_device = pick_device(device)
     folder = store.begin(spec, describe_environment(torch_device))
+    feed = TrackerFeed(trackers, spec)
     try:
-        metrics, examples = _train_and_score(spec, folder, data_root, torch_device, on_epoch_end)
+        metrics, examples = _train_and_score(spec, folder, data_root, torch_device, on_epoch_end, feed)
     except Exception as err:  # a failing run must not stop the grid: record why and go on
         store.fail(spec, err)
+        feed.failed()
         return FAILED
     store.finish(spec, metrics, examples)
+    feed.done(metrics)
     return DONE
 
 
@@ -131,6 +138,7 @@ def _train_and_score(
     data_root: Path | None,
     device: torch.device,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None,
+    observe: Callable[[dict[str, Any]], None] = lambda entry: None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     started = time.perf_counter()
     seed_everything(spec.seed)
@@ -154,6 +162,7 @@ def _train_and_score(
         def log(entry: dict[str, Any]) -> None:
             log_file.write(json.dumps(entry, default=float) + "\n")
             log_file.flush()
+            observe(entry)  # the experiment trackers, if any: fed from the log, unknown to training
 
         outcome = fit(
             model,

@@ -1,15 +1,19 @@
 """The leaderboard as one self-contained HTML page: styles inline, the CD diagram embedded as PNG.
 
-Hovering a figure shows its confidence interval and p-values. Without matplotlib (the optional
-extra 'plots') the page says so in one line where the diagram would be.
+Each figure's intervals and p-values are written under it (and in its tooltip). With pictures,
+each cell's figures follow its tables and every method name links to that method's page. Without
+matplotlib (the optional extra 'plots') the page says so in one line where the diagram would be.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from html import escape
 
 from mtlbench.stats.document import Entry, Report, Table, header_line, sections
+from mtlbench.stats.htmlbits import RESPONSIVE_STYLE, VIEWPORT, picture_html, scrolling
+from mtlbench.stats.pictures import ReportPictures
 from mtlbench.stats.plots import PlotsUnavailable, cd_diagram_png
 from mtlbench.stats.ranking import Ranking
 
@@ -36,12 +40,27 @@ def _entry(entry: Entry) -> str:
     if entry.dagger:
         text += "<sup>&dagger;</sup>"
     title = f' title="{escape(entry.tip)}"' if entry.tip else ""
-    return f"<td{title}>{text}</td>"
+    shown = "".join(f'<span class="ci">{escape(part)}</span>' for part in entry.tip.split("; ") if part)
+    return f"<td{title}>{text}{shown}</td>"
 
 
-def _table(table: Table, baseline: str) -> str:
+def _first(entry: Entry, links: Mapping[str, str]) -> str:
+    """The row's first cell, linked to its method's page where there is one."""
+    cell = _entry(entry)
+    href = links.get(entry.text)
+    if href is None:
+        return cell
+    name = escape(entry.text)
+    return cell.replace(f">{name}", f'><a href="{escape(href)}">{name}</a>', 1)
+
+
+def _table(table: Table, baseline: str, links: Mapping[str, str] | None = None) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in table.header)
-    body = "\n".join("<tr>" + "".join(_entry(e) for e in row) + "</tr>" for row in table.rows)
+    links = links or {}
+    body = "\n".join(
+        "<tr>" + "".join(_first(e, links) if i == 0 else _entry(e) for i, e in enumerate(row)) + "</tr>"
+        for row in table.rows
+    )
     legend = (
         '<p class="legend"><strong>bold</strong>: not significantly worse than the best; <u>underlined</u>: '
         f"second-best mean; &dagger;: significantly different from {escape(baseline)}.</p>"
@@ -49,8 +68,9 @@ def _table(table: Table, baseline: str) -> str:
         else ""
     )
     return (
-        f"<h3>{escape(table.title)}</h3>\n<figure>\n<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n"
-        f"</tbody>\n</table>\n<figcaption>{escape(table.caption)}</figcaption>\n</figure>\n{legend}"
+        f"<h3>{escape(table.title)}</h3>\n<figure>\n"
+        + scrolling(f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>")
+        + f"\n<figcaption>{escape(table.caption)}</figcaption>\n</figure>\n{legend}"
     )
 
 
@@ -75,11 +95,26 @@ def _figure(report: Report) -> str:
     )
 
 
-def render_html(report: Report, title: str = "mtlbench leaderboard") -> str:
+def _pictures(pictures: ReportPictures, section: str) -> list[str]:
+    if section not in pictures.curves:
+        return []
+    if pictures.missing:
+        return [f'<p class="note">No figures: {escape(pictures.missing)}.</p>']
+    return [picture_html(p) for p in pictures.by_cell.get(section, [])]
+
+
+def render_html(
+    report: Report,
+    title: str = "mtlbench leaderboard",
+    *,
+    pictures: ReportPictures | None = None,
+    links: Mapping[str, str] | None = None,
+) -> str:
+    """The page; ``pictures`` go after each cell's tables, ``links`` map method names to their pages."""
     parts = [
         "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+        f'<html lang="en"><head><meta charset="utf-8">{VIEWPORT}',
+        f"<title>{escape(title)}</title><style>{STYLE}{RESPONSIVE_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f'<p class="note">{escape(header_line(report))}</p>',
     ]
@@ -87,7 +122,9 @@ def render_html(report: Report, title: str = "mtlbench leaderboard") -> str:
         parts.append(f"<p>No finished runs in {escape(report.results)} yet: nothing to rank.</p>")
     for section in sections(report) if not report.empty else []:
         parts.append(f"<h2>{escape(section.title)}</h2>")
-        parts += [_table(t, report.settings.baseline) for t in section.tables]
+        parts += [_table(t, report.settings.baseline, links) for t in section.tables]
+        if pictures is not None:
+            parts += _pictures(pictures, section.title)
         if section.title == "Across cells":
             parts.append(_figure(report))
         parts += [f'<p class="note">{escape(line)}</p>' for line in section.lines]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from mtlbench.stats.document import Report, build_report
 from mtlbench.stats.htmlpage import cd_png, render_html
+from mtlbench.stats.pages import write_method_pages
+from mtlbench.stats.pictures import report_pictures
 from mtlbench.stats.plots import PlotsUnavailable
 from mtlbench.stats.settings import Settings
 from mtlbench.stats.tables import FORMATS, render
@@ -47,13 +49,21 @@ def render_leaderboard(
 
 
 def write_report(report: Report, out: Path) -> Written:
-    """Every format as ``out``.{txt,md,tex,csv,html}, and the CD diagram as ``out``-cd.png."""
+    """Every format as ``out``.{txt,md,tex,csv,html}, the CD diagram as ``out``-cd.png, and one page
+    per method in ``out``-methods/ (the HTML page embeds each cell's figures and links to them)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = Written()
+    pictures = report_pictures(report)
+    links, pages = write_method_pages(report, pictures, out)
+    if pictures.missing:
+        written.notes.append(f"no figures: {pictures.missing}")
     for fmt in FORMATS:
         path = out.with_name(f"{out.name}.{SUFFIX[fmt]}")
-        text = render_html(report, title=out.name) if fmt == "html" else render_report(report, fmt)
+        html = fmt == "html"
+        text = (
+            render_html(report, title=out.name, pictures=pictures, links=links) if html else render_report(report, fmt)
+        )
         path.write_text(text, encoding="utf-8")
         written.paths.append(path)
     if not isinstance(report.ranking, str):
@@ -65,6 +75,7 @@ def write_report(report: Report, out: Path) -> Written:
             path = out.with_name(out.name + CD_SUFFIX)
             path.write_bytes(png)
             written.paths.append(path)
+    written.paths += pages
     return written
 
 

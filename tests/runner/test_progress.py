@@ -6,11 +6,13 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from mtlbench.results import TRAIN_LOG
 from mtlbench.runner.executors.base import Outcome
-from mtlbench.runner.progress import GridProgress
+from mtlbench.runner.progress import GridProgress, StoreWatch, clock, eta_seconds
 from mtlbench.runner.spec import RunSpec
-from mtlbench.runner.store import ResultStore
+from mtlbench.runner.store import TUNING_DIR, ResultStore
 from mtlbench.train.config import TrainConfig
 
 
@@ -55,22 +57,36 @@ def test_plain_lines_report_runs_epochs_and_a_summary_without_terminal_codes(tmp
     assert "\r" not in stream.getvalue() and "\033" not in stream.getvalue()
 
 
-def test_a_terminal_gets_a_live_status_line_with_eta_and_each_running_runs_epoch(tmp_path: Path) -> None:
+def test_a_terminal_gets_a_live_board_of_counts_eta_and_the_running_runs(tmp_path: Path) -> None:
     store, stream = ResultStore(tmp_path), _Terminal()
     specs = _specs()
     progress = GridProgress(total=3, done=0, store=store, stream=stream, poll_s=0)
     progress.start(tmp_path, specs)
-    assert progress.status_line() == "done 0 | failed 0 | left 3 | ETA ?"
-    _log(store, specs[1], {"kind": "epoch", "epoch": 0, "val": {}}, {"kind": "epoch", "epoch": 1, "val": {}})
+    assert progress.live and progress.status_line() == "done 0 | failed 0 | left 3 | ETA ?"
+    store.begin(specs[1], {})  # the run starts: its status is written
+    _log(
+        store,
+        specs[1],
+        {"kind": "epoch", "epoch": 0, "val": {}},
+        {"kind": "epoch", "epoch": 1, "val": {"BLEU_4": 0.25}},
+    )
     progress.poll()
-    line = progress.status_line()
-    assert line.startswith("done 0 | failed 0 | left 3 | ETA ") and "ETA ?" not in line  # half a run done
-    assert line.endswith("| epochs: ls s1 2/4")
+    board = stream.getvalue()
+    assert "done 0 · failed 0 · running 1 · pending 2" in board and progress.eta() is not None
+    assert "ls seed=1" in board and "2/4" in board and "BLEU_4 0.2500" in board and "synthetic/transformer" in board
+    assert progress.status_line().endswith("| epochs: ls seed=1 2/4")
     progress(Outcome(specs[0], "done", 1.0))
-    output = stream.getvalue()
-    assert "\r\033[K" in output and output.rstrip().endswith("epochs: ls s1 2/4")
+    assert "[1/3] done   ls seed=0 synthetic/transformer (1.0 s)" in stream.getvalue()
+    assert "done 1 · failed 0 · running 1 · pending 1" in stream.getvalue()
     progress.finish(interrupted=True)
-    assert stream.getvalue().splitlines()[-1].split("\033[K")[-1].startswith("grid stopped after")
+    last = stream.getvalue().rstrip().splitlines()[-1]
+    assert last.split("\033[?25h")[-1].startswith("grid stopped after")  # after the cursor comes back
+
+
+def test_the_eta_is_the_pace_of_finished_epochs_applied_to_those_left() -> None:
+    assert eta_seconds(0, 10.0, 5) is None  # nothing finished yet: no pace to go by
+    assert eta_seconds(4, 60.0, 10) == pytest.approx(150.0)
+    assert clock(None) == "?" and clock(75.4) == "1:15" and clock(3725) == "1:02:05"
 
 
 def test_a_new_attempt_without_checkpoint_restarts_the_epoch_count(tmp_path: Path) -> None:
@@ -83,4 +99,32 @@ def test_a_new_attempt_without_checkpoint_restarts_the_epoch_count(tmp_path: Pat
     (store.path(spec.run_id) / TRAIN_LOG).unlink()  # what ResultStore.begin does for a fresh attempt
     _log(store, spec, {"kind": "epoch", "epoch": 0, "val": {}})
     progress.poll()
-    assert progress.status_line().endswith("epochs: ls s0 1/4")
+    assert progress.status_line().endswith("epochs: ls seed=0 1/4")
+
+
+def test_watching_a_store_reports_what_changes_and_ends_when_all_runs_ended(tmp_path: Path) -> None:
+    store, stream = ResultStore(tmp_path), io.StringIO()
+    done, running, pending = _specs()
+    store.register([done, running, pending])
+    store.begin(done, {})
+    store.finish(done, {"test": {}}, [])
+    store.begin(running, {})
+    _log(store, running, {"kind": "epoch", "epoch": 0, "val": {"BLEU_4": 0.1}})
+    trials = ResultStore(tmp_path / TUNING_DIR)  # a tuned grid's trials are watched too
+    trials.register([done])
+    trials.begin(done, {})
+    trials.finish(done, {"test": {}}, [])
+    watch = StoreWatch(tmp_path, stream=stream, poll_s=0)
+    assert watch.poll() == {"done": 2, "failed": 0, "running": 1, "pending": 1}
+    assert stream.getvalue() == ""  # the store as it was is not news
+    _log(store, running, {"kind": "epoch", "epoch": 1, "val": {"BLEU_4": 0.2}})
+    store.begin(pending, {})
+    store.fail(pending, RuntimeError("diverged: loss of task 'cls' is inf"))
+    assert watch.poll() == {"done": 2, "failed": 1, "running": 1, "pending": 0}
+    lines = sorted(stream.getvalue().splitlines())  # in run-id order
+    assert lines == ["  ls seed=1 epoch 2/4: val BLEU_4 0.2000",
+                     "failed  ls seed=2 synthetic/transformer: diverged: loss of task 'cls' is inf"]  # fmt: skip
+    assert watch.eta() is not None  # one epoch seen finishing, two left
+    store.finish(running, {"test": {}}, [])
+    watch.run()  # everything has ended: one scan, then the summary
+    assert stream.getvalue().splitlines()[-1] == "4 runs: 3 done, 1 failed"

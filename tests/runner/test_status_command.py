@@ -39,3 +39,19 @@ def test_status_of_an_empty_folder_says_how_to_start(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", str(tmp_path / "nothing")])
     assert result.exit_code == 1
     assert "no runs in" in result.output and "mtlbench run --results" in result.output
+
+
+def test_status_watch_ends_once_every_run_has_ended(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    done, failed = RunSpec("ls", "synthetic", 0), RunSpec("ls", "synthetic", 1)
+    store.register([done, failed])
+    store.begin(done, {})
+    store.finish(done, {"test": {}}, [])
+    store.begin(failed, {})
+    store.fail(failed, RuntimeError("out of memory"))
+    result = CliRunner().invoke(cli, ["status", str(tmp_path), "--watch", "--interval", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"watching {tmp_path}: 2 runs: 1 done, 1 failed (Ctrl-C stops watching, not the runs)",
+        "2 runs: 1 done, 1 failed",
+    ]

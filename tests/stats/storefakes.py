@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,27 @@ def fill_store(root: Path, qualities: dict[str, float], *, seeds: int = 3, n: in
             spec = RunSpec(method=method, dataset=dataset, seed=seed)
             write_run(root, spec, example_rows(rng, n, quality + rng.normal(0, 0.01)))
     return root
+
+
+def write_train_log(folder: Path, *, epochs: int, steps_per_epoch: int, level: float, weights: bool = True) -> None:
+    """A training log shaped like the engine's: a step line per step (losses, weights, cosines,
+    norms), an epoch line per epoch (train losses, validation figures); values depend on ``level``."""
+    lines = []
+    step = 0
+    for epoch in range(epochs):
+        for _ in range(steps_per_epoch):
+            entry = {
+                "kind": "step",
+                "epoch": epoch,
+                "step": step,
+                "losses": {"report": 4.0 - level * step / 10, "cls": 0.6},
+                "grad_norms": {"report": 1.0, "cls": 0.5},
+                "cosines": {"report|cls": level - 0.5},
+            }
+            if weights:
+                entry["weights"] = {"report": 1.0, "cls": level}
+            lines.append(entry)
+            step += 1
+        val = {"loss": 4.0 - level * epoch, "BLEU_4": level * (epoch + 1) / epochs}
+        lines.append({"kind": "epoch", "epoch": epoch, "train_loss": {"report": 3.0, "cls": 0.5}, "val": val})
+    (folder / "train_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))

@@ -140,8 +140,9 @@ def test_across_cells_leaves_out_methods_missing_somewhere(tmp_path: Path) -> No
 
 def test_every_format_is_written(store: Path, tmp_path: Path) -> None:
     written = write_leaderboards(store, tmp_path / "out" / "board", resamples=1000)
-    assert sorted(p.name for p in written.paths) == [
-        "board-cd.png", "board.csv", "board.html", "board.md", "board.tex", "board.txt"
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in written.paths) == [
+        "board-cd.png", "board-methods/ls.html", "board-methods/mgda.html", "board-methods/pcgrad.html",
+        "board.csv", "board.html", "board.md", "board.tex", "board.txt"
     ]  # fmt: skip
     latex = (tmp_path / "out" / "board.tex").read_text()
     assert "\\toprule" in latex and "\\textbf{" in latex and "\\underline{" in latex and "$^\\dagger$" in latex
@@ -181,7 +182,8 @@ def test_without_matplotlib_the_page_says_so(store: Path, tmp_path: Path, monkey
     fill_store(store, {"ls": 0.5, "pcgrad": 0.7, "mgda": 0.45}, dataset="iu_xray", n=50)
     written = write_leaderboards(store, tmp_path / "b", resamples=200)
     assert not any(p.suffix == ".png" for p in written.paths)
-    assert written.notes == ['no critical-difference diagram: the critical-difference diagram needs matplotlib: '
+    assert written.notes == ['no figures: the report\'s figures need matplotlib: pip install "mtlbench[plots]"',
+                             'no critical-difference diagram: the critical-difference diagram needs matplotlib: '
                              'pip install "mtlbench[plots]"']  # fmt: skip
     assert "No critical-difference diagram" in (tmp_path / "b.html").read_text()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from mtlbench.runner.executors.base import Executor, Job, Outcome, Progress
 from mtlbench.runner.executors.local import LocalExecutor
 from mtlbench.runner.spec import RunSpec
+from mtlbench.runner.trackers import TrackerSettings
 
 __all__ = ["Executor", "Job", "LocalExecutor", "Outcome", "Progress", "run_grid"]
 
@@ -20,12 +21,13 @@ def run_grid(
     data_root: Path | None = None,
     device: str | None = None,
     progress: Progress | None = None,
+    trackers: TrackerSettings | None = None,
 ) -> list[Outcome]:
     """Run ``specs`` on ``executor``, every run writing into the store at ``results``."""
     root = str(Path(results).resolve())
     data = str(Path(data_root).resolve()) if data_root else None
 
     def make_job(spec: RunSpec, threads: int) -> Job:
-        return Job(spec=spec.to_dict(), results=root, data_root=data, device=device, threads=threads)
+        return Job(spec=spec.to_dict(), results=root, data_root=data, device=device, threads=threads, trackers=trackers)
 
     return executor.run(specs, make_job, progress)

@@ -15,6 +15,7 @@ from mtlbench.results import DONE, FAILED
 from mtlbench.runner.run_one import run_one
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
+from mtlbench.runner.trackers import TrackerSettings
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Job:
     data_root: str | None
     device: str | None
     threads: int
+    trackers: TrackerSettings | None = None
+    """Experiment trackers to feed (not part of the run's identity)."""
 
     @property
     def run_spec(self) -> RunSpec:
@@ -60,6 +63,7 @@ class Job:
                 Path(self.results),
                 data_root=Path(self.data_root) if self.data_root else None,
                 device=self.device,
+                trackers=self.trackers,
             )
         finally:
             torch.set_num_threads(previous)
