@@ -14,8 +14,8 @@ from mtlbench.data.schema import UNCERTAIN_POLICIES
 from mtlbench.errors import MtlbenchError
 from mtlbench.metrics import LABELERS, evaluate
 from mtlbench.metrics.chexbert import CheXbertLabeler
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import atomic_write_jsonl
-from mtlbench.train.config import EvalConfig
 
 
 def read_texts(path: Path) -> dict[str, str]:

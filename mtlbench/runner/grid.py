@@ -11,8 +11,9 @@ from mtlbench.backbones.base import check_backbone_options
 from mtlbench.data import DATASETS
 from mtlbench.errors import MtlbenchError
 from mtlbench.methods import METHODS
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.runner.spec import RunSpec, freeze_params
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.train.config import TrainConfig
 
 DEFAULT_METHODS = ("ls", "pcgrad")
 DEFAULT_DATASETS = ("synthetic",)

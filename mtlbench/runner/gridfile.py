@@ -38,11 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtlbench.data.schema import UNCERTAIN_POLICIES
+from mtlbench.chexpert import UNCERTAIN_POLICIES
 from mtlbench.errors import MtlbenchError
 from mtlbench.methods import METHODS
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.runner.grid import DEFAULT_DATASETS, DEFAULT_METHODS, DEFAULT_SEEDS, GridSpec, parse_seeds
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.train.config import TrainConfig
 
 _LISTS = ("methods", "datasets", "backbones", "tasks")
 _TOP_KEYS = {*_LISTS, "seeds", "size", "tune", "train", "eval", "params", "sweep", "data", "backbone", "description"}
