@@ -86,16 +86,17 @@ class Method(ABC):
                 optimizer.step()
                 method.observe(losses_after)     # only if observes_updated_losses (FAMO)
             method.end_epoch(mean_losses)        # after the last step of every epoch
-        method.state_dict()                      # after every epoch, into the run's checkpoint
+            method.state_dict()                  # into the run's checkpoint: after every epoch today,
+                                                 # and a method must allow it between any two steps
 
     A step with one backward pass (loss weighting, reused weights) has its shared gradient clipped
     to ``max_norm`` when that is > 0, as ``aggregate`` clips the direction it returns.
 
     Resumable state: name the attributes that change during training in ``state_attributes``;
     :meth:`state_dict` saves them (tensors, ``torch.Generator`` states, optimiser states, plain
-    Python values) and :meth:`load_state_dict` restores them, so a run killed between two epochs
-    resumes with exactly the numbers of an uninterrupted one. Nothing else of the object is
-    saved: what ``__init__`` and the hooks above rebuild is not state.
+    Python values) and :meth:`load_state_dict` restores them, so a killed run resumes from its
+    last checkpoint with exactly the numbers of an uninterrupted one. Nothing else of the object
+    is saved: what ``__init__`` and the once-per-run hooks rebuild is not state.
 
     Randomness: a method that draws random numbers takes them from its own generator, seeded by
     :meth:`set_seed` with a seed the engine derives from the run's seed (:func:`method_seed`), and

@@ -98,6 +98,18 @@ class MTLEngine:
         self._steps = 0
         self._cached_weights: Tensor | None = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """The engine's own progress (step count, reused weights), for a checkpoint: probing
+        (``probe_every``) and weight reuse (``update_every``) go on where they were after a resume."""
+        cached = self._cached_weights.detach().cpu().clone() if self._cached_weights is not None else None
+        return {"steps": self._steps, "cached_weights": cached}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._steps = int(state["steps"])
+        cached = state["cached_weights"]
+        reference = self.shared[0] if self.shared else None
+        self._cached_weights = cached.to(reference.device) if cached is not None and reference is not None else cached
+
     def backward(
         self,
         losses: dict[str, Tensor],

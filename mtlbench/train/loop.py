@@ -120,7 +120,7 @@ def fit(
     saved = None
     if checkpoint is not None and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if "method_state" not in saved:  # written by a version that pickled the method: start over
+        if "method_state" not in saved or "engine" not in saved:  # written by an older version: start over
             saved = None
     method_state = saved["method_state"] if saved is not None else None
     trainer = Trainer(model, method, config, device, seed=seed, method_state=method_state)
@@ -174,6 +174,7 @@ def _save(path: Path, state: _Progress, trainer: Trainer) -> None:
         "model": trainer.model.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
         "method_state": trainer.method.state_dict(),
+        "engine": trainer.engine.state_dict(),
         "scaler": trainer.scaler.state_dict() if trainer.scaler is not None else None,
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
     }
@@ -185,6 +186,7 @@ def _save(path: Path, state: _Progress, trainer: Trainer) -> None:
 def _restore(payload: dict[str, Any], trainer: Trainer) -> _Progress:
     trainer.model.load_state_dict(payload["model"])
     trainer.optimizer.load_state_dict(payload["optimizer"])
+    trainer.engine.load_state_dict(payload["engine"])
     if trainer.scaler is not None and payload.get("scaler"):
         trainer.scaler.load_state_dict(payload["scaler"])
     torch.set_rng_state(payload["rng"]["torch"])
