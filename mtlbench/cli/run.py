@@ -15,6 +15,7 @@ from mtlbench.data import DATASETS
 from mtlbench.data.sources import resolve_data_root
 from mtlbench.errors import DataError
 from mtlbench.runner.benchmark import run_benchmark
+from mtlbench.runner.executors.base import ExecutorOption
 from mtlbench.runner.executors.factory import EXECUTORS, executor_options, make_executor
 from mtlbench.runner.grid import expand
 from mtlbench.runner.gridfile import GRID_OPTIONS, GridOption, grid_from
@@ -73,7 +74,8 @@ def _grid_option(option: GridOption) -> Callable[[Callable], Callable]:
     return click.option(flag, option.name, type=kind, default=option.default, show_default=True, help=option.help)
 
 
-def _executor_option(option: Any) -> Callable[[Callable], Callable]:
+def _executor_option(option: ExecutorOption) -> Callable[[Callable], Callable]:
+    """The click option of one executor option (declared by the executors, ``Executor.options``)."""
     kind = click.Path(path_type=Path) if option.type is Path else option.type
     return click.option(option.cli_flag, option.name, type=kind, default=None, help=option.help)
 
