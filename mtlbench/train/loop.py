@@ -122,6 +122,7 @@ def fit(
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
         if "method_state" not in saved or "engine" not in saved:  # written by an older version: start over
             saved = None
+            log({"kind": "resume", "epoch": 0, "step": 0, "reason": "a checkpoint of an older mtlbench: started over"})
     method_state = saved["method_state"] if saved is not None else None
     trainer = Trainer(model, method, config, device, seed=seed, method_state=method_state)
     state = _restore(saved, trainer) if saved is not None else _Progress()
