@@ -51,10 +51,7 @@ def expand(grid: GridSpec) -> list[RunSpec]:
     methods = METHODS.expand(grid.methods)
     datasets = DATASETS.expand(grid.datasets)
     backbones = BACKBONES.expand(grid.backbones)
-    variants: dict[str, tuple[Mapping[str, Any], ...]] = {}
-    for name, settings in grid.method_variants.items():
-        canonical = METHODS.canonical(name)
-        variants[canonical] = variants.get(canonical, ()) + tuple(settings)
+    variants = {METHODS.canonical(name): tuple(v) for name, v in grid.method_variants.items()}
     for name in methods:
         for params in variants.get(name, ({},)):
             check_method_params(name, params)

@@ -80,7 +80,8 @@ def grid_from_settings(settings: Mapping[str, Any]) -> GridSpec:
         values["tune"] = int(settings["tune"])
     values["train"] = _config(TrainConfig, settings.get("train", {}), "train")
     values["eval"] = _config(EvalConfig, settings.get("eval", {}), "eval")
-    values["method_variants"] = _variants(settings.get("params", {}), settings.get("sweep", {}))
+    params, sweeps = (_by_canonical_method(settings.get(key, {})) for key in ("params", "sweep"))
+    values["method_variants"] = _variants(params, sweeps)  # [params.came] and [sweep.came-grad] combine
     values["data_options"] = {name: dict(opts) for name, opts in settings.get("data", {}).items()}
     values["backbone_options"] = dict(settings.get("backbone", {}))
     return dataclasses.replace(base, **values)

@@ -86,3 +86,12 @@ def test_every_grid_option_and_every_executor_option_is_an_option_of_run() -> No
     assert {option.name for option in executor_options()} <= params
     declared = {option.name for cls in EXECUTORS.values() for option in cls.options}
     assert declared == {option.name for option in executor_options()}
+
+
+def test_params_and_sweep_of_one_method_combine_whatever_name_each_table_uses(tmp_path: Path) -> None:
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        'methods = ["came-grad"]\nseeds = 1\n[params.came]\nrho = 0.3\n[sweep.came-grad]\nkappa = [1.0, 2.0]\n'
+    )
+    rows = sorted(tuple(sorted(dict(s.method_params).items())) for s in expand(grid_from(grid, {})))
+    assert rows == [(("kappa", 1.0), ("rho", 0.3)), (("kappa", 2.0), ("rho", 0.3))]
