@@ -28,12 +28,13 @@ import threading
 import time
 from pathlib import Path
 
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.runner.benchmark import run_benchmark
 from mtlbench.runner.executors import LocalExecutor, run_grid
 from mtlbench.runner.grid import GridSpec, expand
 from mtlbench.runner.progress import RunLog, board_view
 from mtlbench.runner.store import ResultStore
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.train.config import TrainConfig
 
 DATA = {"synthetic": {"n_train": 48, "n_val": 8, "n_test": 8}}
 

@@ -15,8 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-Norm = Callable[[Tensor, Tensor | None], Tensor]
-
 
 def normalize(x: Tensor, eps: float) -> Tensor:
     """R2Gen's normalisation: (x - mean) / (std + eps), std unbiased, over the last dimension."""

@@ -6,6 +6,7 @@ import click
 
 from mtlbench import __version__
 from mtlbench.cli.data import data_group
+from mtlbench.cli.describe import describe_command
 from mtlbench.cli.eval import eval_command
 from mtlbench.cli.listing import list_command
 from mtlbench.cli.report import report_command
@@ -36,10 +37,20 @@ def cli() -> None:
       mtlbench run --methods all --datasets mimic,iu --seeds 5
       mtlbench report results/          significance-tested leaderboards of a result store
       mtlbench list methods             what can be benchmarked (plugins included)
+      mtlbench describe cagrad          a method's reference, hyper-parameters and ranges
     """
 
 
-for command in (list_command, run_command, status_command, show_command, report_command, eval_command, data_group):
+for command in (
+    list_command,
+    describe_command,
+    run_command,
+    status_command,
+    show_command,
+    report_command,
+    eval_command,
+    data_group,
+):
     cli.add_command(command)
 
 

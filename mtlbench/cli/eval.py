@@ -9,14 +9,14 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from mtlbench.chexpert import UNCERTAIN_POLICIES
 from mtlbench.data import Tokenizer
-from mtlbench.data.schema import UNCERTAIN_POLICIES
 from mtlbench.errors import MtlbenchError
 from mtlbench.metrics import LABELERS, METRICS, ModelPaths, evaluate, family_status
 from mtlbench.metrics import chexbert as chexbert_model
 from mtlbench.metrics.chexbert import CheXbertLabeler
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import atomic_write_jsonl
-from mtlbench.train.config import EvalConfig
 
 
 def read_texts(path: Path) -> dict[str, str]:

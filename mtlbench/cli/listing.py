@@ -12,9 +12,9 @@ def _registries() -> dict[str, Registry]:
     from mtlbench.backbones import BACKBONES
     from mtlbench.data import DATASETS
     from mtlbench.methods import METHODS
-    from mtlbench.metrics import METRICS
+    from mtlbench.metrics import LABELERS, METRICS
 
-    return {"methods": METHODS, "backbones": BACKBONES, "datasets": DATASETS, "metrics": METRICS}
+    return {"methods": METHODS, "backbones": BACKBONES, "datasets": DATASETS, "metrics": METRICS, "labelers": LABELERS}
 
 
 def _metric_status() -> dict[str, str | None]:
@@ -29,9 +29,11 @@ def _summary(obj: object) -> str:
 
 
 @click.command("list")
-@click.argument("kind", type=click.Choice(["methods", "backbones", "datasets", "metrics"]))
+@click.argument("kind", type=click.Choice(["methods", "backbones", "datasets", "metrics", "labelers"]))
 def list_command(kind: str) -> None:
-    """List the registered METHODS, BACKBONES, DATASETS or METRICS (with aliases)."""
+    """List the registered METHODS, BACKBONES, DATASETS, METRICS or LABELERS (with aliases and plugins).
+
+    `mtlbench describe METHOD` shows a method's hyper-parameters and reference."""
     registry = _registries()[kind]
     status = _metric_status() if kind == "metrics" else {}
     for name in registry.names():

@@ -3,45 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from mtlbench.data import DATASETS
-from mtlbench.data.schema import UNCERTAIN_POLICIES
 from mtlbench.data.sources import resolve_data_root
-from mtlbench.errors import DataError, MtlbenchError
+from mtlbench.errors import DataError
 from mtlbench.runner.benchmark import run_benchmark
-from mtlbench.runner.executors.factory import make_executor
-from mtlbench.runner.grid import DEFAULT_SEEDS, expand
-from mtlbench.runner.gridfile import grid_from_settings, load_grid_file
+from mtlbench.runner.executors.base import ExecutorOption
+from mtlbench.runner.executors.factory import EXECUTORS, executor_options, make_executor
+from mtlbench.runner.grid import expand
+from mtlbench.runner.gridfile import GRID_OPTIONS, GridOption, grid_from
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.trackers import TrackerSettings, check_installed, parse_trackers
-from mtlbench.train.config import EvalConfig, TrainConfig
-
-# CLI option -> (section of the grid settings or None for top level, key)
-_OVERRIDES: dict[str, tuple[str | None, str]] = {
-    "methods": (None, "methods"),
-    "datasets": (None, "datasets"),
-    "backbones": (None, "backbones"),
-    "seeds": (None, "seeds"),
-    "tasks": (None, "tasks"),
-    "size": (None, "size"),
-    "tune": (None, "tune"),
-    "epochs": ("train", "epochs"),
-    "batch_size": ("train", "batch_size"),
-    "lr": ("train", "lr"),
-    "image_size": ("train", "image_size"),
-    "cls_uncertain": ("train", "cls_uncertain"),
-    "labeler": ("eval", "labeler"),
-    "uncertain": ("eval", "uncertain"),
-    "meteor": ("eval", "meteor"),
-}
 
 
 def check_datasets(specs: list[RunSpec], data_root: Path | None) -> None:
@@ -60,21 +39,6 @@ def check_datasets(specs: list[RunSpec], data_root: Path | None) -> None:
             problems.append(str(err))
     if problems:
         raise DataError("\n".join(problems))
-
-
-def _parse_data_options(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        name_key, sep, raw = item.partition("=")
-        dataset, dot, key = name_key.partition(".")
-        if not (sep and dot and dataset and key):
-            raise MtlbenchError(f"--data-opt {item!r}: expected DATASET.KEY=VALUE, e.g. synthetic.n_train=64")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out.setdefault(dataset, {})[key] = value
-    return out
 
 
 class Interrupted(click.ClickException):
@@ -100,92 +64,35 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-_EXECUTOR_OPTIONS = {
-    "local": ("workers", "threads"),
-    "ray": ("address", "cpus_per_task", "gpus_per_task"),
-    "slurm": (
-        "partition",
-        "time_min",
-        "cpus_per_task",
-        "gpus_per_task",
-        "mem_gb",
-        "array_parallelism",
-        "max_requeues",
-        "folder",
-    ),
-}
+def _grid_option(option: GridOption) -> Callable[[Callable], Callable]:
+    """The click option of one grid setting (declared in mtlbench.runner.gridfile.GRID_OPTIONS)."""
+    flag = "--" + option.name.replace("_", "-")
+    if option.merge is not None:
+        return click.option(flag, option.name, multiple=True, metavar=option.metavar, help=option.help)
+    if option.flag:
+        return click.option(f"{flag}/--no-{flag[2:]}", default=option.default, show_default=True, help=option.help)
+    kind = click.Choice(option.choices) if option.choices else option.type
+    return click.option(flag, option.name, type=kind, default=option.default, show_default=True, help=option.help)
 
 
-def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
-    """The options that ``executor`` takes and the user set; options of other executors are refused."""
-    allowed = _EXECUTOR_OPTIONS[executor]
-    given = {k: v for k, v in options.items() if v is not None}
-    stray = sorted(set(given) - set(allowed) - {"folder"})
-    if stray:
-        flags = ", ".join("--" + k.replace("_", "-") for k in stray)
-        takes = ", ".join("--" + k.replace("_", "-") for k in allowed if k != "folder")
-        raise MtlbenchError(f"{flags} do(es) not apply to --executor {executor}; it takes {takes}")
-    return {k: v for k, v in given.items() if k in allowed}
+def _executor_option(option: ExecutorOption) -> Callable[[Callable], Callable]:
+    """The click option of one executor option (declared by the executors, ``Executor.options``)."""
+    kind = click.Path(path_type=Path) if option.type is Path else option.type
+    return click.option(option.cli_flag, option.name, type=kind, default=None, help=option.help)
+
+
+def _with_options(command: Callable) -> Callable:
+    """Every grid setting's option, then every executor's (``mtlbench run --help`` shows them in this order)."""
+    for option in reversed(executor_options()):
+        command = _executor_option(option)(command)
+    for option in reversed(GRID_OPTIONS):
+        command = _grid_option(option)(command)
+    return command
 
 
 @click.command("run")
 @click.argument("grid_file", required=False, type=click.Path(path_type=Path))
-@click.option(
-    "--methods",
-    default="ls,pcgrad",
-    show_default=True,
-    help="Comma-separated method names or aliases, or 'all' (see `mtlbench list methods`).",
-)
-@click.option(
-    "--datasets",
-    default="synthetic",
-    show_default=True,
-    help="Comma-separated datasets: synthetic, iu (iu_xray), mimic (mimic_cxr).",
-)
-@click.option("--backbones", default="transformer", show_default=True, help="Comma-separated backbones.")
-@click.option(
-    "--seeds",
-    default=str(DEFAULT_SEEDS),
-    show_default=True,
-    help="N for seeds 0..N-1, or an explicit list such as 1,4,7.",
-)
-@click.option("--tasks", default="report,cls", show_default=True, help="Tasks trained jointly (K = their number).")
-@click.option("--size", default="tiny", show_default=True, help="Backbone size: tiny (CPU) or paper.")
-@click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
-@click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True)
-@click.option("--lr", type=float, default=TrainConfig.lr, show_default=True)
-@click.option("--image-size", type=int, default=TrainConfig.image_size, show_default=True)
-@click.option(
-    "--cls-uncertain",
-    type=click.Choice(UNCERTAIN_POLICIES),
-    default=TrainConfig.cls_uncertain,
-    show_default=True,
-    help="How CheXpert 'uncertain' labels become targets of the cls task (U-Ones or U-Zeros).",
-)
-@click.option("--labeler", default=EvalConfig.labeler, show_default=True, help="CE labeler: rules or chexbert.")
-@click.option(
-    "--uncertain",
-    type=click.Choice(UNCERTAIN_POLICIES),
-    default=EvalConfig.uncertain,
-    show_default=True,
-    help="How CE counts CheXpert 'uncertain'.",
-)
-@click.option("--meteor/--no-meteor", default=EvalConfig.meteor, show_default=True, help="METEOR needs Java.")
-@click.option(
-    "--backbone-opt",
-    "backbone_opts",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A backbone option: beam_size, block_trigrams, extractor (cnn|resnet101), extractor_weights "
-    "(a local torchvision resnet101 state_dict, relative to --data-root) (repeatable).",
-)
-@click.option(
-    "--data-opt",
-    "data_opts",
-    multiple=True,
-    metavar="DATASET.KEY=VALUE",
-    help="A dataset source option, e.g. synthetic.n_train=64 (repeatable).",
-)
+@_with_options
 @click.option(
     "--results",
     type=click.Path(path_type=Path),
@@ -200,55 +107,11 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
     help="Folder with one sub-folder per real dataset (default: $MTLBENCH_DATA).",
 )
 @click.option(
-    "--tune",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Give every method (ls included) N trials over lr and its own hyper-parameters, chosen on validation.",
-)
-@click.option(
     "--executor",
-    type=click.Choice(["local", "ray", "slurm"]),
+    type=click.Choice(list(EXECUTORS)),
     default="local",
     show_default=True,
     help="Where runs execute: local processes, a Ray cluster (extra 'ray') or Slurm via submitit (extra 'slurm').",
-)
-@click.option(
-    "--workers",
-    type=int,
-    default=None,
-    help="local: parallel worker processes (default: one per core, at most one per run; 1 with CUDA).",
-)
-@click.option(
-    "--threads",
-    type=int,
-    default=None,
-    help="local: torch threads per run (default 1, as with --cpus-per-task 1 on Ray or Slurm, so that a run "
-    "gives the same numbers on every executor: its numbers depend on its thread count).",
-)
-@click.option("--address", default=None, help="ray: address of an existing cluster (default: start a local one).")
-@click.option("--partition", default=None, help="slurm: partition to submit to.")
-@click.option(
-    "--time-min",
-    type=int,
-    default=None,
-    help="slurm: time limit of a run's job in minutes (default 60); at the limit it is requeued and resumes.",
-)
-@click.option("--cpus-per-task", type=int, default=None, help="slurm/ray: CPU cores (and torch threads) per run.")
-@click.option("--gpus-per-task", type=int, default=None, help="slurm/ray: GPUs per run.")
-@click.option("--mem-gb", type=float, default=None, help="slurm: memory per run in GB.")
-@click.option("--array-parallelism", type=int, default=None, help="slurm: most array tasks running at once.")
-@click.option(
-    "--max-requeues",
-    type=int,
-    default=None,
-    help="slurm: how often a run that hits its time limit is requeued to resume (default 3).",
-)
-@click.option(
-    "--slurm-folder",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="slurm: folder for submitit's job files (default: RESULTS/slurm).",
 )
 @click.option(
     "--log-to",
@@ -267,22 +130,9 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
 def run_command(
     ctx: click.Context,
     grid_file: Path | None,
-    backbone_opts: tuple[str, ...],
-    data_opts: tuple[str, ...],
     results: Path,
     data_root: Path | None,
     executor: str,
-    workers: int | None,
-    threads: int | None,
-    address: str | None,
-    partition: str | None,
-    time_min: int | None,
-    cpus_per_task: int | None,
-    gpus_per_task: int | None,
-    mem_gb: float | None,
-    array_parallelism: int | None,
-    max_requeues: int | None,
-    slurm_folder: Path | None,
     log_to: str,
     device: str | None,
     rerun_failed: bool,
@@ -297,40 +147,16 @@ def run_command(
     given on the command line override it. Runs already done in --results are skipped,
     so an interrupted grid resumes where it stopped (Ctrl-C stops cleanly).
     """
-    settings: dict[str, Any] = load_grid_file(grid_file) if grid_file else {}
-    for name, value in options.items():
-        explicit = ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
-        if explicit or grid_file is None:
-            section, key = _OVERRIDES[name]
-            (settings.setdefault(section, {}) if section else settings)[key] = value
-    for dataset, values in _parse_data_options(data_opts).items():
-        settings.setdefault("data", {}).setdefault(dataset, {}).update(values)
-    for item in backbone_opts:
-        key, sep, raw = item.partition("=")
-        if not (sep and key):
-            raise MtlbenchError(f"--backbone-opt {item!r}: expected KEY=VALUE, e.g. beam_size=1")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        settings.setdefault("backbone", {})[key] = value
-    specs = expand(grid_from_settings(settings))
+    grid_names = {option.name for option in GRID_OPTIONS}
+    given = {
+        name: value
+        for name, value in options.items()
+        if name in grid_names and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    }
+    grid = grid_from(grid_file, given)
+    specs = expand(grid)
     chosen = make_executor(
-        executor,
-        **_executor_options(
-            executor,
-            workers=workers,
-            threads=threads,
-            address=address,
-            partition=partition,
-            time_min=time_min,
-            cpus_per_task=cpus_per_task,
-            gpus_per_task=gpus_per_task,
-            mem_gb=mem_gb,
-            array_parallelism=array_parallelism,
-            max_requeues=max_requeues,
-            folder=slurm_folder or results / "slurm",
-        ),
+        executor, results=results, **{name: value for name, value in options.items() if name not in grid_names}
     )
     kinds = parse_trackers(log_to)
     check_installed(kinds)
@@ -344,7 +170,7 @@ def run_command(
                 specs,
                 results,
                 chosen,
-                tune=int(settings.get("tune", 0)),
+                tune=grid.tune,
                 rerun_failed=rerun_failed,
                 data_root=root,
                 device=device,

@@ -5,25 +5,56 @@ Every registered method is callable on a plain matrix, with its official default
     from mtlbench.methods import combine
     d = combine("pcgrad", G)                      # G: torch.Tensor [K, P] -> [P]
     d = combine("cagrad", G, c=0.5, rescale=0)    # hyper-parameters as keyword arguments
-    d = combine("famo", G, losses)                # loss-weighting methods need the K losses
+    d = combine("famo", G, losses)                # FAMO weights by the K losses: it needs them
+
+A method that needs the losses (``needs_losses``: FAMO) says so in one line when they are
+missing; MGDA's default normalisation ("loss+") counts missing losses as equal (see its
+docstring); ``staged`` is a schedule and needs ``task_names=[...]``.
 
 ``combine`` is ONE fresh step. Stateful methods (Nash-MTL's update period, GradVac's EMA
 targets, FAMO's logits, DWA's loss history, RLW's generator) keep their state in the object
-that :func:`create` returns; call its ``aggregate`` step after step to use it. Each class's
-docstring names its paper and official code, its defaults, and every deviation from them.
+that :func:`create` returns; call its ``aggregate`` step after step to use it. The contract a
+method fulfils, and a plugin implements, is :class:`~mtlbench.methods.base.Method`. Each
+class names its paper and official code (``paper``, ``code``, ``mtlbench describe NAME``), its
+defaults, and every deviation from them; one module per method, named after it.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from torch import Tensor
 
-from mtlbench.methods import cagrad, came, gramian, linear, mgda, nash, projection, rlar, staged, weighting  # noqa: F401
-from mtlbench.methods.base import METHODS, Aggregation, LossWeightingMethod, Method
+# isort: off
+# Importing a module registers its method; this order is the registry's (`mtlbench list methods`, --methods all).
+from mtlbench.methods import cagrad, came, imtl_g, upgrad, aligned_mtl, config, linear  # noqa: F401
+from mtlbench.methods import mgda, mgda_ub, nash, pcgrad, gradvac, rlar, staged, uw, dwa, rlw, famo  # noqa: F401
 
-__all__ = ["METHODS", "Aggregation", "LossWeightingMethod", "Method", "combine", "create", "effective_hparams"]
+# isort: on
+from mtlbench.methods.base import (
+    METHODS,
+    Aggregation,
+    GramianMethod,
+    LossWeightingMethod,
+    Method,
+    RandomMethod,
+    WrapperMethod,
+    method_seed,
+)
+
+__all__ = [
+    "METHODS",
+    "Aggregation",
+    "GramianMethod",
+    "LossWeightingMethod",
+    "Method",
+    "RandomMethod",
+    "WrapperMethod",
+    "combine",
+    "create",
+    "effective_hparams",
+    "method_seed",
+]
 
 
 def create(name: str, **hparams: Any) -> Method:
@@ -42,6 +73,4 @@ def effective_hparams(name: str, **hparams: Any) -> dict[str, Any]:
     Recorded with every run, because a run_id hashes only the hyper-parameters given: a default
     changed by a later version would otherwise go unnoticed against old results.
     """
-    parameters = inspect.signature(METHODS.get(name).__init__).parameters.values()
-    defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
-    return defaults | hparams
+    return METHODS.get(name).hparam_defaults() | hparams

@@ -64,3 +64,9 @@ def solve_small(matrix: Tensor, rhs: Tensor) -> Tensor:
 def to_list(t: Tensor) -> list[float]:
     """A short tensor as plain floats for the training log."""
     return [float(x) for x in t.detach().to("cpu", torch.float64).tolist()]
+
+
+def reduce_rows(coeffs: Tensor, reduction: str) -> Tensor:
+    """Weights of the sum (or, with ``"mean"``, the mean) of edited rows ``coeffs @ J`` over the original rows."""
+    weights = coeffs.sum(dim=0)
+    return weights / coeffs.shape[0] if reduction == "mean" else weights

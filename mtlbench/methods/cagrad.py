@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from mtlbench.methods._linalg import gram, normalized, to_list, weighted_sum
-from mtlbench.methods.base import (
-    METHODS,
-    Aggregation,
-    Method,
-    check_choice,
-    check_inputs,
-    check_range,
-    log_fallback,
-    non_finite,
-)
+from mtlbench.methods._linalg import normalized, to_list
+from mtlbench.methods.base import METHODS, GramianMethod, log_fallback
+from mtlbench.methods.hparams import Choice, Dimension, Range, rules, space
 from mtlbench.methods.solvers import simplex_minimize
 
 
@@ -73,7 +66,7 @@ def cagrad_step(g: Tensor, c: float, *, max_iter: int = 200) -> CAGradStep:
 
 
 @METHODS.register("cagrad")
-class CAGrad(Method):
+class CAGrad(GramianMethod):
     """CAGrad (Liu et al., NeurIPS 2021, "Conflict-Averse Gradient Descent for Multi-task Learning").
 
     Official code: github.com/Cranial-XIX/CAGrad (``cagrad()`` in nyuv2/utils.py). Dual
@@ -90,23 +83,26 @@ class CAGrad(Method):
     ``info``: dual weights, lam = c|g_0|/|g_w|, |g_0|, |g_w|, solver iterations, KKT residual.
     """
 
+    paper = 'Liu et al., NeurIPS 2021, "Conflict-Averse Gradient Descent for Multi-task Learning"'
+    code = "github.com/Cranial-XIX/CAGrad"
+    hparam_rules = rules(
+        c=Range(0.0),
+        rescale=Choice((0, 1, 2)),
+        reduction=Choice(("sum", "mean")),
+        max_iter=Range(1),
+    )
+    search_space = space(c=Dimension("uniform", 0.1, 0.9))
+
     def __init__(self, *, c: float = 0.4, rescale: int = 1, reduction: str = "sum", max_iter: int = 200) -> None:
-        check_range("cagrad", "c", c, low=0.0)
-        check_choice("cagrad", "rescale", rescale, (0, 1, 2))
-        check_choice("cagrad", "reduction", reduction, ("sum", "mean"))
-        check_range("cagrad", "max_iter", max_iter, low=1)
+        self.check_hparams(c=c, rescale=rescale, reduction=reduction, max_iter=max_iter)
         self.c = float(c)
         self.rescale = int(rescale)
         self.reduction = reduction
         self.max_iter = int(max_iter)
 
-    def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
-        k = check_inputs(grads, losses)
-        g = gram(grads)
-        if (bad := non_finite(grads, g)) is not None:
-            return bad
+    def weights_from_gram(self, g: Tensor, losses: Tensor | None) -> tuple[Tensor, dict[str, Any]]:
+        k = g.shape[0]
         step = cagrad_step(g, self.c, max_iter=self.max_iter)
         divisor = {0: 1.0, 1: 1.0 + self.c**2, 2: 1.0 + self.c}[self.rescale]
         weights = step.coeffs / divisor * (k if self.reduction == "sum" else 1)
-        info = {"dual_weights": to_list(step.dual_weights), **step.info}
-        return Aggregation(direction=weighted_sum(weights, grads), weights=weights.to(grads.dtype), info=info)
+        return weights, {"dual_weights": to_list(step.dual_weights), **step.info}

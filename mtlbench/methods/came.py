@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from mtlbench.errors import MtlbenchError
-from mtlbench.methods._linalg import gram, to_list, weighted_sum
-from mtlbench.methods.base import METHODS, Aggregation, Method, check_choice, check_inputs, check_range, non_finite
+from mtlbench.methods._linalg import to_list
+from mtlbench.methods.base import METHODS, GramianMethod
 from mtlbench.methods.cagrad import cagrad_step
+from mtlbench.methods.hparams import Choice, Described, Dimension, Flag, Range, rules, space
 
 PAPER_TASK_WEIGHTS = (1.0, 4.0)
 """The paper's ``task_weights=[1.0, cls_weight]`` with cls_weight 4, for [report, cls]."""
 
 
 @METHODS.register("came-grad", aliases=("came", "camegrad", "came_grad"))
-class CAMEGrad(Method):
+class CAMEGrad(GramianMethod):
     """CAME-Grad (Zhang et al., ICML 2026): a RECONSTRUCTION from the paper, whose code was withheld.
 
     "The Double Dilemma in Multi-Task Radiology Report Generation". The authors withheld the
@@ -57,6 +59,26 @@ class CAMEGrad(Method):
     S3 ``conflict``, ``nu_t``; and ``ls_norm`` = |g_LS|, ``out_norm`` = |out|.
     """
 
+    paper = 'Zhang et al., ICML 2026, "The Double Dilemma in Multi-Task Radiology Report Generation"'
+    code = "withheld by the authors; this is mtlbench's reconstruction from the paper"
+    hparam_rules = rules(
+        rho=Range(0.0),
+        kappa=Range(0.0),
+        nu=Range(0.0, 1.0),
+        task_weights=Described("non-negative numbers, one per task; None: all 1"),
+        rectify=Flag(),
+        inject=Flag(),
+        fuse=Flag(),
+        n_ref=Choice(("ls", "mean")),
+        nu_schedule=Choice(("conflict", "constant")),
+        max_iter=Range(1),
+    )
+    search_space = space(
+        rho=Dimension("uniform", 0.1, 0.9),
+        kappa=Dimension("uniform", 1.0, 2.0),
+        nu=Dimension("uniform", 0.0, 0.5),
+    )
+
     def __init__(
         self,
         *,
@@ -71,15 +93,17 @@ class CAMEGrad(Method):
         nu_schedule: str = "conflict",
         max_iter: int = 200,
     ) -> None:
-        check_range("came-grad", "rho", rho, low=0.0)
-        check_range("came-grad", "kappa", kappa, low=0.0)
-        check_range("came-grad", "nu", nu, low=0.0, high=1.0)
-        check_choice("came-grad", "n_ref", n_ref, ("ls", "mean"))
-        check_choice("came-grad", "nu_schedule", nu_schedule, ("conflict", "constant"))
-        check_range("came-grad", "max_iter", max_iter, low=1)
-        for name, flag in (("rectify", rectify), ("inject", inject), ("fuse", fuse)):
-            if not isinstance(flag, bool):
-                raise MtlbenchError(f"came-grad: {name} must be true or false; got {flag!r}")
+        self.check_hparams(
+            rho=rho,
+            kappa=kappa,
+            nu=nu,
+            n_ref=n_ref,
+            nu_schedule=nu_schedule,
+            max_iter=max_iter,
+            rectify=rectify,
+            inject=inject,
+            fuse=fuse,
+        )
         if task_weights is not None:
             task_weights = tuple(float(w) for w in task_weights)
             if not task_weights or not all(math.isfinite(w) and w >= 0 for w in task_weights):
@@ -95,21 +119,23 @@ class CAMEGrad(Method):
         self.nu_schedule = nu_schedule
         self.max_iter = int(max_iter)
 
-    def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
-        k = check_inputs(grads, losses)
+    def _task_weights(self, k: int) -> Tensor:
         if self.task_weights is None:
-            tw = torch.ones(k, dtype=torch.float64)
-        elif self.task_weights == PAPER_TASK_WEIGHTS and k > 2:
-            tw = torch.tensor([*PAPER_TASK_WEIGHTS, *([1.0] * (k - 2))], dtype=torch.float64)
-        elif len(self.task_weights) != k:
+            return torch.ones(k, dtype=torch.float64)
+        if self.task_weights == PAPER_TASK_WEIGHTS and k > 2:
+            return torch.tensor([*PAPER_TASK_WEIGHTS, *([1.0] * (k - 2))], dtype=torch.float64)
+        if len(self.task_weights) != k:
             raise MtlbenchError(
                 f"came-grad: task_weights has {len(self.task_weights)} entries for {k} tasks; pass one per task"
             )
-        else:
-            tw = torch.tensor(self.task_weights, dtype=torch.float64)
-        g = gram(grads)
-        if (bad := non_finite(grads, g)) is not None:
-            return bad
+        return torch.tensor(self.task_weights, dtype=torch.float64)
+
+    def check_step(self, n_tasks: int, losses: Tensor | None) -> None:
+        self._task_weights(n_tasks)
+
+    def weights_from_gram(self, g: Tensor, losses: Tensor | None) -> tuple[Tensor, dict[str, Any]]:
+        k = g.shape[0]
+        tw = self._task_weights(k)
         tw = tw.to(g.device)
         h = g * tw[:, None] * tw[None, :]  # Gram matrix of the weighted rows h_i = w_i g_i
         ls_norm = math.sqrt(max(float(h.sum()), 0.0))
@@ -148,5 +174,4 @@ class CAMEGrad(Method):
         info["nu_t"] = nu_t
         info["out_norm"] = math.sqrt(max(float(coeffs @ h @ coeffs), 0.0))
 
-        weights = coeffs * tw  # out = sum_i coeffs_i h_i = sum_i (coeffs_i w_i) g_i
-        return Aggregation(direction=weighted_sum(weights, grads), weights=weights.to(grads.dtype), info=info)
+        return coeffs * tw, info  # out = sum_i coeffs_i h_i = sum_i (coeffs_i w_i) g_i

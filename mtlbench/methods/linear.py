@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 from mtlbench.errors import MtlbenchError
-from mtlbench.methods.base import METHODS, LossWeightingMethod, check_choice
+from mtlbench.methods.base import METHODS, LossWeightingMethod
+from mtlbench.methods.hparams import Choice, Described, Dimension, rules, space
 
 
 @METHODS.register("ls", aliases=("linear", "ew"))
@@ -28,9 +29,16 @@ class LinearScalarization(LossWeightingMethod):
     """
 
     needs_losses = False
+    paper = "the weighted sum of the task losses; the baseline of every MTL paper (Kurin et al., NeurIPS 2022)"
+    code = "LibMTL EW; torchjd Sum / Mean"
+    hparam_rules = rules(
+        weights=Described("finite numbers, one per task; None: all 1"),
+        reduction=Choice(("sum", "mean")),
+    )
+    search_space = space(weights=Dimension("weights", 0.1, 10.0))
 
     def __init__(self, *, weights: Sequence[float] | None = None, reduction: str = "sum") -> None:
-        check_choice("ls", "reduction", reduction, ("sum", "mean"))
+        self.check_hparams(reduction=reduction)
         if weights is not None:
             weights = tuple(float(w) for w in weights)
             if not weights or not all(math.isfinite(w) for w in weights):

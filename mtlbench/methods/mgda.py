@@ -1,32 +1,22 @@
-"""MGDA and MGDA-UB: the min-norm point of the convex hull of the task gradients."""
+"""MGDA: the min-norm point of the convex hull of the task gradients."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from mtlbench.errors import MtlbenchError
-from mtlbench.methods._linalg import TINY, gram, normalized, to_list, weighted_sum
-from mtlbench.methods.base import (
-    METHODS,
-    Aggregation,
-    GradientSource,
-    Method,
-    check_choice,
-    check_inputs,
-    check_range,
-    log_fallback,
-    non_finite,
-)
+from mtlbench.methods._linalg import TINY, normalized, to_list
+from mtlbench.methods.base import LOGGER, METHODS, GradientSource, GramianMethod, log_fallback
+from mtlbench.methods.hparams import Choice, Dimension, Range, rules, space
 from mtlbench.methods.solvers import min_norm_weights
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
 
 @METHODS.register("mgda")
-class MGDA(Method):
+class MGDA(GramianMethod):
     """MGDA (Sener & Koltun, NeurIPS 2018, "Multi-Task Learning as Multi-Objective Optimization").
 
     Official code: github.com/isl-org/MultiObjectiveOptimization. The solver finds
@@ -36,6 +26,12 @@ class MGDA(Method):
     Nash-MTL's and LibMTL's ports default to ``"none"``). As in the official code the weights
     then scale the RAW losses: d = sum_i w*_i g_i with sum_i w*_i = 1 (``reduction="mean"``);
     ``"sum"`` multiplies the weights by K, as Nash-MTL's port and CAGrad's trainer do.
+
+    Without losses (a lone matrix, ``combine("mgda", G)``), a loss-based normalisation drops its
+    loss factor: every task's loss counts as equal, and the simplex solution does not depend on
+    their common value, so ``"loss+"`` solves as ``"l2"`` and ``"loss"`` as ``"none"``. This is
+    said in the log and in ``info["losses_missing"]``; in training the engine always passes
+    the losses, so the official default applies there.
 
     Solver: closed form for K = 2; for K > 2 an exact active-set method on the Gram matrix
     (float64, on the gradients' device) instead of the official Frank-Wolfe/projected-gradient
@@ -49,27 +45,24 @@ class MGDA(Method):
     """
 
     gradient_source: ClassVar[GradientSource] = "parameters"
+    paper = 'Sener & Koltun, NeurIPS 2018, "Multi-Task Learning as Multi-Objective Optimization"'
+    code = "github.com/isl-org/MultiObjectiveOptimization"
+    hparam_rules = rules(normalization=Choice(NORMALIZATIONS), reduction=Choice(("mean", "sum")), max_iter=Range(1))
+    search_space = space(normalization=Dimension("choice", choices=NORMALIZATIONS))
 
     def __init__(self, *, normalization: str = "loss+", reduction: str = "mean", max_iter: int = 200) -> None:
-        check_choice(self._name(), "normalization", normalization, NORMALIZATIONS)
-        check_choice(self._name(), "reduction", reduction, ("mean", "sum"))
-        check_range(self._name(), "max_iter", max_iter, low=1)
+        self.check_hparams(normalization=normalization, reduction=reduction, max_iter=max_iter)
         self.normalization = normalization
         self.reduction = reduction
         self.max_iter = int(max_iter)
 
-    @classmethod
-    def _name(cls) -> str:
-        return cls.registered_name or "mgda"
-
-    def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
-        k = check_inputs(grads, losses)
-        g = gram(grads)
-        if (bad := non_finite(grads, g)) is not None:
-            return bad
+    def weights_from_gram(self, g: Tensor, losses: Tensor | None) -> tuple[Tensor, dict[str, Any]]:
+        k = g.shape[0]
         scale = self._normalizers(g, losses)
         g_solver, size = normalized(g / (scale[:, None] * scale[None, :]))
         info: dict[str, float | list[float]] = {"normalizers": to_list(scale)}
+        if losses is None and "loss" in self.normalization:
+            info["losses_missing"] = 1.0
         if size == 0.0:  # every gradient is zero: any weights give d = 0
             weights = torch.full((k,), 1.0 / k, dtype=g.dtype, device=g.device)
             info.update(iterations=0.0, kkt_residual=0.0, fallback=0.0, degenerate=1.0)
@@ -79,7 +72,7 @@ class MGDA(Method):
             weights = solution.x if ok else torch.full((k,), 1.0 / k, dtype=g.dtype, device=g.device)
             if not ok:
                 log_fallback(
-                    self._name(),
+                    self.display_name(),
                     f"min-norm point not found in {solution.iterations} iterations "
                     f"(KKT residual {solution.residual:.3g})",
                     "uniform weights",
@@ -92,37 +85,23 @@ class MGDA(Method):
             )
         if self.reduction == "sum":
             weights = weights * k
-        return Aggregation(direction=weighted_sum(weights, grads), weights=weights.to(grads.dtype), info=info)
+        return weights, info
 
     def _normalizers(self, g: Tensor, losses: Tensor | None) -> Tensor:
         k = g.shape[0]
         ones = torch.ones(k, dtype=g.dtype, device=g.device)
         if self.normalization == "none":
             return ones
-        if self.normalization in ("loss", "loss+") and losses is None:
-            raise MtlbenchError(
-                f"{self._name()}: normalization {self.normalization!r} needs the task losses; "
-                "pass losses= or normalization='none'"
-            )
         scale = ones
         if self.normalization in ("l2", "loss+"):
             scale = scale * g.diagonal().clamp_min(0).sqrt()
         if self.normalization in ("loss", "loss+"):
-            assert losses is not None
-            scale = scale * losses.detach().to(device=g.device, dtype=g.dtype)
+            if losses is None:
+                LOGGER.warning(
+                    "%s: no losses given; normalization %r counts every task's loss as equal for this step",
+                    self.display_name(),
+                    self.normalization,
+                )
+            else:
+                scale = scale * losses.detach().to(device=g.device, dtype=g.dtype)
         return torch.where((scale.abs() > TINY) & torch.isfinite(scale), scale, ones)
-
-
-@METHODS.register("mgda-ub", aliases=("mgda_ub", "mgdaub"))
-class MGDAUB(MGDA):
-    """MGDA-UB (Sener & Koltun 2018, Sec. 3.3): MGDA on gradients w.r.t. the shared representation.
-
-    MGDA's solver on the gradients of the task losses w.r.t. the shared REPRESENTATION z instead
-    of the shared parameters (``use_approximation`` in the official code). It optimises an
-    upper bound and needs one backward through the trunk: the engine feeds rows d L_i / d z
-    (``gradient_source = "representation"``, z of the whole batch flattened) and backpropagates
-    sum_i w_i L_i with ``Aggregation.weights`` (each head then gets its plain gradient back);
-    the returned direction is in z-space. Same normalisations, defaults and deviations as ``mgda``.
-    """
-
-    gradient_source: ClassVar[GradientSource] = "representation"

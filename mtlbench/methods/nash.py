@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from mtlbench.methods._linalg import gram, to_list, weighted_sum
-from mtlbench.methods.base import METHODS, Aggregation, Method, check_inputs, check_range, log_fallback, non_finite
+from mtlbench.methods._linalg import to_list
+from mtlbench.methods.base import METHODS, GramianMethod, log_fallback
+from mtlbench.methods.hparams import Range, rules
 from mtlbench.methods.solvers import nash_bargaining
 
 
 @METHODS.register("nashmtl", aliases=("nash-mtl", "nash_mtl", "nash"))
-class NashMTL(Method):
+class NashMTL(GramianMethod):
     """Nash-MTL (Navon et al., ICML 2022, "Multi-Task Learning as a Bargaining Game").
 
     Official code: github.com/AvivNavon/nash-mtl (``NashMTL`` in methods/weight_methods.py).
@@ -52,6 +54,16 @@ class NashMTL(Method):
     ``prvs_alpha`` - and ``info["fallback"]`` = 1; an all-zero G gives d = 0.
     """
 
+    paper = 'Navon et al., ICML 2022, "Multi-Task Learning as a Bargaining Game"'
+    code = "github.com/AvivNavon/nash-mtl (NashMTL in methods/weight_methods.py)"
+    hparam_rules = rules(
+        max_norm=Range(0.0),
+        update_weights_every=Range(1),
+        optim_niter=Range(1),
+        tol=Range(0.0, strict=True),
+    )
+    state_attributes = ("steps_taken", "alpha")
+
     def __init__(
         self,
         *,
@@ -60,10 +72,9 @@ class NashMTL(Method):
         optim_niter: int = 20,
         tol: float = 1e-10,
     ) -> None:
-        check_range("nashmtl", "max_norm", max_norm, low=0.0)
-        check_range("nashmtl", "update_weights_every", update_weights_every, low=1)
-        check_range("nashmtl", "optim_niter", optim_niter, low=1)
-        check_range("nashmtl", "tol", tol, low=0.0, strict=True)
+        self.check_hparams(
+            max_norm=max_norm, update_weights_every=update_weights_every, optim_niter=optim_niter, tol=tol
+        )
         self.max_norm = float(max_norm)
         self.update_weights_every = int(update_weights_every)
         self.optim_niter = int(optim_niter)
@@ -71,35 +82,32 @@ class NashMTL(Method):
         self.reset()
 
     def reset(self) -> None:
-        self._step = 0
-        self._alpha: Tensor | None = None
+        self.steps_taken = 0
+        self.alpha: Tensor | None = None
 
     def _updates_now(self) -> bool:
-        return self._step % self.update_weights_every == 0
+        return self.steps_taken % self.update_weights_every == 0
 
     def reuse_weights(self, losses: Tensor) -> Tensor | None:
         """Between two solves: the last alpha (all ones before the first success), as the official code."""
         if self._updates_now():
             return None
-        self._step += 1
+        self.steps_taken += 1
         k = losses.shape[0]
-        if self._alpha is not None and self._alpha.shape[0] == k:
-            return self._alpha.to(device=losses.device, dtype=torch.float64)
+        if self.alpha is not None and self.alpha.shape[0] == k:
+            return self.alpha.to(device=losses.device, dtype=torch.float64)
         return torch.ones(k, dtype=torch.float64, device=losses.device)
 
-    def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
-        k = check_inputs(grads, losses)
-        g = gram(grads)
-        if (bad := non_finite(grads, g)) is not None:
-            return bad
+    def weights_from_gram(self, g: Tensor, losses: Tensor | None) -> tuple[Tensor, dict[str, Any]]:
+        k = g.shape[0]
         info: dict[str, float | list[float]] = {"max_norm": self.max_norm}
-        previous = self._alpha if self._alpha is not None and self._alpha.shape[0] == k else None
+        previous = self.alpha if self.alpha is not None and self.alpha.shape[0] == k else None
         if self._updates_now():
             solution = nash_bargaining(g, max_iter=self.optim_niter, tol=self.tol)
             ok = solution.converged and bool(torch.isfinite(solution.x).all())
             if ok:
                 alpha = solution.x
-                self._alpha = alpha.cpu()
+                self.alpha = alpha.cpu()
             else:
                 alpha = previous.to(g.device) if previous is not None else torch.ones(k, dtype=g.dtype, device=g.device)
                 log_fallback(
@@ -117,9 +125,8 @@ class NashMTL(Method):
         else:
             alpha = previous.to(g.device) if previous is not None else torch.ones(k, dtype=g.dtype, device=g.device)
             info.update(updated=0.0, fallback=0.0)
-        self._step += 1
+        self.steps_taken += 1
         norm = math.sqrt(max(float(alpha @ g @ alpha), 0.0))
         scale = self.max_norm / norm if self.max_norm > 0 and norm > self.max_norm else 1.0
-        weights = alpha * scale
         info.update(alpha=to_list(alpha), norm_before_clip=norm, clip_scale=scale)
-        return Aggregation(direction=weighted_sum(weights, grads), weights=weights.to(grads.dtype), info=info)
+        return alpha * scale, info

@@ -23,38 +23,60 @@ representation, which only the engine has.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from mtlbench.errors import MtlbenchError
-from mtlbench.methods.base import METHODS, Aggregation, Method, check_range
-
-SCHEDULE_HOOKS = ("set_task_names", "start_epoch", "frozen_groups")
+from mtlbench.methods.base import METHODS, WrapperMethod
+from mtlbench.methods.hparams import Described, Dimension, Range, rules, space
 
 
 @METHODS.register("rlar")
-class RLAR(Method):
+class RLAR(WrapperMethod):
     """RLAR, a representation-level alignment regulariser (reconstructed formula) on top of any method.
 
     Wraps ``base`` (any registered method, hyper-parameters passed through) and adds
     beta * mean max(0, cos(a_i, a_j) - tau)^2 over the per-sample task gradients a_i at the shared
-    representation (see the module docstring for the reading of the seed paper).
+    representation (see the module docstring for the reading of the seed paper). Every other
+    hook, and the state, is the base method's (:class:`~mtlbench.methods.base.WrapperMethod`).
     """
 
+    penalizes_representation = True
+    paper = "the seed paper's representation-level regulariser on thyroid ultrasound (formula unpublished)"
+    code = "none released; mtlbench's reconstruction (see the module docstring)"
+    hparam_rules = rules(
+        base=Described("any other registered method; its hyper-parameters pass through"),
+        beta=Range(0.0),
+        tau=Range(-1.0, 1.0),
+    )
+    search_space = space(beta=Dimension("log", 1e-2, 1.0), tau=Dimension("uniform", 0.0, 0.9))
+
     def __init__(self, *, base: str = "ls", beta: float = 0.1, tau: float = 0.0, **base_params: Any) -> None:
-        check_range("rlar", "beta", beta, low=0.0)
-        check_range("rlar", "tau", tau, low=-1.0, high=1.0)
+        self.check_hparams(beta=beta, tau=tau)
         if METHODS.canonical(base) == "rlar":
             raise MtlbenchError("rlar: base must be another method (e.g. base='pcgrad'), not rlar itself")
-        self.inner = METHODS.get(base)(**base_params)
+        super().__init__(METHODS.get(base)(**base_params))
         self.base = base
         self.beta = float(beta)
         self.tau = float(tau)
-        self.uses_task_gradients = self.inner.uses_task_gradients  # type: ignore[misc]
-        self.gradient_source = self.inner.gradient_source  # type: ignore[misc]
-        self.max_norm = self.inner.max_norm
+
+    @classmethod
+    def check_hparam_names(cls, params: Mapping[str, Any]) -> None:
+        """Its own keys, and the base method's for the rest."""
+        own = cls.hparam_names()
+        base = METHODS.get(str(params.get("base", cls.hparam_defaults()["base"])))
+        if base is cls:
+            raise MtlbenchError("rlar: base must be another method (e.g. base='pcgrad'), not rlar itself")
+        unknown = sorted(set(params) - set(own) - set(base.hparam_names()))
+        if unknown:
+            keys = ", ".join([*own, *base.hparam_names()])
+            raise MtlbenchError(
+                f"rlar (base {base.display_name()}) has no hyper-parameter {', '.join(map(repr, unknown))}; "
+                f"valid keys: {keys}"
+            ) from None
 
     def representation_penalty(self, task_grads: list[Tensor]) -> Tensor:
         """The penalty R from the per-task gradients w.r.t. z (each [B, ...], built with create_graph)."""
@@ -68,37 +90,9 @@ class RLAR(Method):
         ]
         return self.beta * torch.stack(terms).mean()
 
-    # everything else is the wrapped method's
-    def __getattr__(self, name: str) -> Any:
-        """A schedule's hooks (staged: set_task_names, start_epoch, frozen_groups) are the base's."""
-        inner = self.__dict__.get("inner")
-        if name in SCHEDULE_HOOKS and inner is not None:
-            return getattr(inner, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def setup(self, n_tasks: int) -> None:
-        self.inner.setup(n_tasks)
-
-    def reset(self) -> None:
-        self.inner.reset()
-
-    def extra_parameters(self) -> list[torch.nn.Parameter]:
-        return self.inner.extra_parameters()
-
-    def observe(self, losses: Tensor) -> None:
-        self.inner.observe(losses)
-
-    def end_epoch(self, mean_losses: Tensor | None = None) -> None:
-        self.inner.end_epoch(mean_losses)
-
-    def reuse_weights(self, losses: Tensor) -> Tensor | None:
-        return self.inner.reuse_weights(losses)
-
-    def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
-        return self.inner.aggregate(grads, losses)
-
-    def loss_weights(self, losses: Tensor) -> Tensor:
-        return self.inner.loss_weights(losses)  # type: ignore[attr-defined]
-
-    def weighted_loss(self, losses: Tensor) -> Tensor:
-        return self.inner.weighted_loss(losses)  # type: ignore[attr-defined]
+    def __repr__(self) -> str:
+        """``RLAR(base='pcgrad', beta=0.1, tau=0.0, reduction='sum', ...)``: its own and its base's."""
+        inner = repr(self.inner)
+        own = f"base={self.base!r}, beta={self.beta!r}, tau={self.tau!r}"
+        passed = inner[inner.index("(") + 1 : -1]
+        return f"RLAR({own}{', ' if passed else ''}{passed})"

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.methods.base import METHODS, LossWeightingMethod
+from mtlbench.methods.hparams import Described, Flag, rules
 
 
 @METHODS.register("staged", aliases=("multi-stage",))
@@ -30,8 +31,20 @@ class Staged(LossWeightingMethod):
     """Multi-stage cooperative training: the tasks learned stage by stage, earlier parts frozen.
 
     Trains ``stages`` in order for ``epochs`` epochs each (default: an even split of the run's
-    epochs); see the module docstring for what is frozen when.
+    epochs); see the module docstring for what is frozen when. Its weights do not depend on
+    the loss values, only on the task names (``set_task_names``, or ``task_names`` on a lone matrix).
     """
+
+    needs_losses = False
+    paper = "the seed paper's multi-stage cooperative learning on chest X-rays with gaze supervision"
+    code = "none released; mtlbench's reading of the paper (see the module docstring)"
+    hparam_rules = rules(
+        stages=Described("task lists in training order, e.g. ['cls', 'report'] or 'cls>report'"),
+        epochs=Described("one positive epoch count per stage; None: an even split of the run's epochs"),
+        freeze_shared=Flag(),
+        task_names=Described("the tasks in row order, for a lone matrix (the trainer sets them)"),
+        stage=Described("the stage index, for a lone matrix (the trainer sets it each epoch)"),
+    )
 
     def __init__(
         self,
@@ -50,7 +63,8 @@ class Staged(LossWeightingMethod):
         if epochs is not None and (len(epochs) != len(self.stages) or min(epochs) < 1):
             raise MtlbenchError(f"staged: give one positive epoch count per stage ({len(self.stages)}); got {epochs}")
         self.epochs = tuple(int(e) for e in epochs) if epochs is not None else None
-        self.freeze_shared = bool(freeze_shared)
+        self.check_hparams(freeze_shared=freeze_shared)
+        self.freeze_shared = freeze_shared
         if not isinstance(stage, int) or not 0 <= stage < len(self.stages):
             raise MtlbenchError(f"staged: stage must be an index in [0, {len(self.stages) - 1}]; got {stage!r}")
         self.task_names: tuple[str, ...] = ()
@@ -58,15 +72,15 @@ class Staged(LossWeightingMethod):
         if task_names is not None:
             self.set_task_names(task_names)
 
-    def set_task_names(self, tasks: Sequence[str]) -> None:
+    def set_task_names(self, names: Sequence[str]) -> None:
         """Bind the schedule to the model's tasks; every task must be trained in some stage."""
         named = set().union(*self.stages)
-        if named - set(tasks) or set(tasks) - named:
+        if named - set(names) or set(names) - named:
             raise MtlbenchError(
-                f"staged: stages name tasks {sorted(named)} but the model trains {list(tasks)}; "
+                f"staged: stages name tasks {sorted(named)} but the model trains {list(names)}; "
                 "name every task of the run, e.g. --tasks report,cls with stages ['cls', 'report']"
             )
-        self.task_names = tuple(tasks)
+        self.task_names = tuple(names)
 
     def stage_of(self, epoch: int, total_epochs: int) -> int:
         """Which stage ``epoch`` belongs to; a schedule that does not fit the run is an error.
@@ -104,6 +118,8 @@ class Staged(LossWeightingMethod):
 
     def loss_weights(self, losses: Tensor) -> Tensor:
         if not self.task_names:
-            raise MtlbenchError("staged is a training schedule: it needs the task names; pass task_names=[...]")
+            raise MtlbenchError(
+                "staged is a training schedule: it needs the task names; pass task_names=[...] (in the rows' order)"
+            )
         active = self.stages[self.stage]
         return torch.tensor([float(t in active) for t in self.task_names], dtype=losses.dtype, device=losses.device)

@@ -15,25 +15,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mtlbench.data.schema import CHEXPERT_LABELS, COMPETITION_LABELS, binarize
+from mtlbench.chexpert import CHEXPERT_LABELS, COMPETITION_LABELS, binarize_codes
+from mtlbench.formulas import f1_from_counts, precision_from_counts, recall_from_counts
 
 
 def to_binary(codes: Sequence[Sequence[float]], uncertain: str) -> np.ndarray:
-    """[N, 14] 0/1 array from CheXpert codes under the uncertain policy."""
-    return np.array([[binarize(c, uncertain) for c in row] for row in codes], dtype=np.int64).reshape(
-        -1, len(CHEXPERT_LABELS)
-    )
+    """[N, 14] 0/1 array from CheXpert codes (None or NaN: blank) under the uncertain policy."""
+    return binarize_codes(np.array(codes, dtype=float).reshape(-1, len(CHEXPERT_LABELS)), uncertain)
 
 
-def _prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, *, empty: float) -> tuple[np.ndarray, ...]:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
-        r = np.where(tp + fn > 0, tp / np.maximum(tp + fn, 1), 0.0)
-        f = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), empty)
-    if empty:
-        none = tp + fp + fn == 0
-        p, r = np.where(none, empty, p), np.where(none, empty, r)
-    return p, r, f
+def _prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, ...]:
+    return precision_from_counts(tp, fp), recall_from_counts(tp, fn), f1_from_counts(tp, fp, fn)
 
 
 def ce_scores(generated: np.ndarray, reference: np.ndarray) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -42,17 +34,17 @@ def ce_scores(generated: np.ndarray, reference: np.ndarray) -> tuple[dict[str, f
     fp = (generated & (1 - reference)).sum(0)
     fn = ((1 - generated) & reference).sum(0)
     corpus: dict[str, float] = {}
-    mp, mr, mf = _prf(tp.sum(), fp.sum(), fn.sum(), empty=0.0)
+    mp, mr, mf = _prf(tp.sum(), fp.sum(), fn.sum())
     corpus |= {"CE_P_micro": float(mp), "CE_R_micro": float(mr), "CE_F1_micro": float(mf)}
-    lp, lr, lf = _prf(tp, fp, fn, empty=0.0)
+    lp, lr, lf = _prf(tp, fp, fn)
     corpus |= {"CE_P_macro": float(lp.mean()), "CE_R_macro": float(lr.mean()), "CE_F1_macro": float(lf.mean())}
     etp = (generated & reference).sum(1)
     efp = (generated & (1 - reference)).sum(1)
     efn = ((1 - generated) & reference).sum(1)
-    ep, er, ef = _prf(etp, efp, efn, empty=0.0)
+    ep, er, ef = _prf(etp, efp, efn)
     corpus |= {"CE_P_example": float(ep.mean()), "CE_R_example": float(er.mean()), "CE_F1_example": float(ef.mean())}
     five = [CHEXPERT_LABELS.index(name) for name in COMPETITION_LABELS]
-    corpus["CE_F1_micro5"] = float(_prf(tp[five].sum(), fp[five].sum(), fn[five].sum(), empty=0.0)[2])
+    corpus["CE_F1_micro5"] = float(_prf(tp[five].sum(), fp[five].sum(), fn[five].sum())[2])
     per_label = {
         name: {"P": float(lp[i]), "R": float(lr[i]), "F1": float(lf[i]), "support": int(reference[:, i].sum())}
         for i, name in enumerate(CHEXPERT_LABELS)

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mtlbench.errors import MtlbenchError
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.metrics.families import METRICS, EvalInput
 from mtlbench.metrics.labelers import LABELERS
 from mtlbench.metrics.local_models import ModelPaths
-from mtlbench.train.config import EvalConfig
 
 NLG_FAMILIES = {"BLEU": "bleu", "METEOR": "meteor", "ROUGE_L": "rouge", "CIDEr": "cider"}
 

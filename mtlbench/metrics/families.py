@@ -17,10 +17,10 @@ import numpy as np
 
 from mtlbench.metrics import nlg
 from mtlbench.metrics.clinical import ce_scores, to_binary
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.metrics.local_models import ModelPaths
 from mtlbench.metrics.meteor import meteor
 from mtlbench.registry import Registry, require_subclass
-from mtlbench.train.config import EvalConfig
 
 
 @dataclass

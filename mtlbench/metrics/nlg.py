@@ -10,15 +10,15 @@ evaluation, as pycocoevalcap computes it) and its METEOR statistics line.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from pycocoevalcap.bleu.bleu_scorer import BleuScorer
 from pycocoevalcap.cider.cider_scorer import CiderScorer
 from pycocoevalcap.rouge.rouge import Rouge
 
-_TINY, _SMALL = 1e-15, 1e-9  # pycocoevalcap's epsilons
+from mtlbench.formulas import bleu
 
 
 def bleu_stats(predictions: Sequence[str], references: Sequence[str]) -> list[dict[str, Any]]:
@@ -42,19 +42,11 @@ def bleu_stats(predictions: Sequence[str], references: Sequence[str]) -> list[di
 
 
 def bleu_from_stats(stats: Sequence[Mapping[str, Any]], n: int) -> float:
-    """Corpus BLEU-n from summed comps, exactly as pycocoevalcap's BleuScorer computes it."""
-    testlen = sum(s["testlen"] for s in stats)
-    reflen = sum(s["reflen"] for s in stats)
-    bleu = 1.0
-    for k in range(n):
-        correct = sum(s["correct"][k] for s in stats)
-        guess = sum(s["guess"][k] for s in stats)
-        bleu *= (correct + _TINY) / (guess + _SMALL)
-    score = bleu ** (1.0 / n)
-    ratio = (testlen + _TINY) / (reflen + _SMALL)
-    if ratio < 1:
-        score *= math.exp(1 - 1 / ratio)
-    return score
+    """Corpus BLEU-n from per-example comps (as :func:`bleu_stats` gives them), as pycocoevalcap's BleuScorer."""
+    sums = np.zeros(10)
+    for s in stats:
+        sums += [s["testlen"], s["reflen"], *s["guess"][:4], *s["correct"][:4]]
+    return float(bleu(sums, n))
 
 
 def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> list[float]:

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtlbench.data.schema import CHEXPERT_LABELS
+from mtlbench.chexpert import CHEXPERT_LABELS
 from mtlbench.metrics import rule_phrases as P
 
 POS, NEG, UNC = 1.0, 0.0, -1.0

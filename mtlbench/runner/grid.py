@@ -9,9 +9,11 @@ from typing import Any
 from mtlbench.backbones import BACKBONES
 from mtlbench.backbones.base import check_backbone_options
 from mtlbench.data import DATASETS
+from mtlbench.errors import MtlbenchError
 from mtlbench.methods import METHODS
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.runner.spec import RunSpec, freeze_params
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.train.config import TrainConfig
 
 DEFAULT_METHODS = ("ls", "pcgrad")
 DEFAULT_DATASETS = ("synthetic",)
@@ -36,14 +38,23 @@ class GridSpec:
     """Options of every backbone of the grid, e.g. {"beam_size": 1} (see BACKBONE_OPTIONS)."""
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tune: int = 0
+    """Trials per method group before the grid (0: none); see :mod:`mtlbench.runner.tuning`."""
 
 
 def expand(grid: GridSpec) -> list[RunSpec]:
-    """One RunSpec per (dataset, backbone, method, seed), canonical names, stable order."""
+    """One RunSpec per (dataset, backbone, method, seed), canonical names, stable order.
+
+    Every method's hyper-parameters are checked here, names against its signature and values
+    against its rules, so a typo stops the grid with one line before any run starts.
+    """
     methods = METHODS.expand(grid.methods)
     datasets = DATASETS.expand(grid.datasets)
     backbones = BACKBONES.expand(grid.backbones)
     variants = {METHODS.canonical(name): tuple(v) for name, v in grid.method_variants.items()}
+    for name in methods:
+        for params in variants.get(name, ({},)):
+            check_method_params(name, params)
     options = {DATASETS.canonical(name): dict(values) for name, values in grid.data_options.items()}
     return [
         RunSpec(
@@ -77,3 +88,13 @@ def parse_seeds(text: str | int | Sequence[int]) -> tuple[int, ...]:
     if "," in text:
         return tuple(int(s) for s in text.split(",") if s.strip())
     return tuple(range(int(text)))
+
+
+def check_method_params(method: str, params: Mapping[str, Any]) -> None:
+    """Refuse, in one line, hyper-parameters that method ``method`` does not take or accept."""
+    cls = METHODS.get(method)
+    cls.check_hparam_names(params)
+    try:
+        cls(**params)
+    except TypeError as err:  # e.g. a list where a number belongs, deep in a constructor
+        raise MtlbenchError(f"{method}: hyper-parameters {dict(params)} are not accepted ({err})") from None

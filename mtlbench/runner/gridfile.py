@@ -1,4 +1,4 @@
-"""Declarative grids: TOML files (baselines/*.toml) and command-line overrides -> GridSpec.
+"""Declarative grids: TOML files (baselines/*.toml) and command-line options, merged in one place -> GridSpec.
 
 methods = ["ls", "pcgrad", "cagrad"]     # or "all"
 datasets = ["synthetic"]
@@ -20,20 +20,30 @@ c = [0.2, 0.4, 0.6]
 n_train = 480
 [backbone]                               # backbone options (mtlbench.backbones.base.BACKBONE_OPTIONS)
 beam_size = 3
+
+Every setting has a command-line option of ``mtlbench run`` (:data:`GRID_OPTIONS`); an option
+given on the command line overrides the file's setting (``--param`` overrides a ``[sweep]`` of
+the same key too). :func:`grid_from` does the merge, so the CLI only parses, and a new setting
+is one row of :data:`GRID_OPTIONS`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtlbench.chexpert import UNCERTAIN_POLICIES
 from mtlbench.errors import MtlbenchError
-from mtlbench.runner.grid import GridSpec, parse_seeds
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.methods import METHODS
+from mtlbench.metrics.config import EvalConfig
+from mtlbench.runner.grid import DEFAULT_DATASETS, DEFAULT_METHODS, DEFAULT_SEEDS, GridSpec, parse_seeds
+from mtlbench.train.config import TrainConfig
 
 _LISTS = ("methods", "datasets", "backbones", "tasks")
 _TOP_KEYS = {*_LISTS, "seeds", "size", "tune", "train", "eval", "params", "sweep", "data", "backbone", "description"}
@@ -66,9 +76,12 @@ def grid_from_settings(settings: Mapping[str, Any]) -> GridSpec:
         values["seeds"] = parse_seeds(settings["seeds"])
     if "size" in settings:
         values["size"] = settings["size"]
+    if "tune" in settings:
+        values["tune"] = int(settings["tune"])
     values["train"] = _config(TrainConfig, settings.get("train", {}), "train")
     values["eval"] = _config(EvalConfig, settings.get("eval", {}), "eval")
-    values["method_variants"] = _variants(settings.get("params", {}), settings.get("sweep", {}))
+    params, sweeps = (_by_canonical_method(settings.get(key, {})) for key in ("params", "sweep"))
+    values["method_variants"] = _variants(params, sweeps)  # [params.came] and [sweep.came-grad] combine
     values["data_options"] = {name: dict(opts) for name, opts in settings.get("data", {}).items()}
     values["backbone_options"] = dict(settings.get("backbone", {}))
     return dataclasses.replace(base, **values)
@@ -97,3 +110,214 @@ def _variants(
         combos = itertools.product(*(sweep[k] for k in keys)) if keys else [()]
         out[method] = tuple({**fixed, **dict(zip(keys, combo))} for combo in combos)
     return out
+
+
+# ---------------------------------------------------------------- command-line options
+def _value(text: str) -> Any:
+    """A command-line value as JSON when it parses (numbers, true/false, lists), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _set(settings: dict[str, Any], option: GridOption, value: Any) -> None:
+    (settings.setdefault(option.section, {}) if option.section else settings)[option.key] = value
+
+
+def _set_data_options(settings: dict[str, Any], option: GridOption, items: tuple[str, ...]) -> None:
+    for item in items:
+        name_key, sep, raw = item.partition("=")
+        dataset, dot, key = name_key.partition(".")
+        if not (sep and dot and dataset and key):
+            raise MtlbenchError(f"--data-opt {item!r}: expected DATASET.KEY=VALUE, e.g. synthetic.n_train=64")
+        settings.setdefault("data", {}).setdefault(dataset, {})[key] = _value(raw)
+
+
+def _set_backbone_options(settings: dict[str, Any], option: GridOption, items: tuple[str, ...]) -> None:
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not (sep and key):
+            raise MtlbenchError(f"--backbone-opt {item!r}: expected KEY=VALUE, e.g. beam_size=1")
+        settings.setdefault("backbone", {})[key] = _value(raw)
+
+
+def _set_method_params(settings: dict[str, Any], option: GridOption, items: tuple[str, ...]) -> None:
+    """``METHOD.KEY=VALUE``; ``all.KEY=VALUE`` for every method of the grid that takes KEY; a bare
+    ``KEY=VALUE`` when the grid has one method. Checked against each method's signature."""
+    if not items:
+        return
+    grid_methods = METHODS.expand(settings.get("methods", DEFAULT_METHODS))
+    params = _by_canonical_method(settings.setdefault("params", {}))
+    sweeps = _by_canonical_method(settings.get("sweep", {}))
+    settings["params"] = params
+    if sweeps:
+        settings["sweep"] = sweeps
+    for item in items:
+        target, sep, raw = item.partition("=")
+        method, dot, key = target.rpartition(".")
+        if not (sep and key):
+            raise MtlbenchError(f"--param {item!r}: expected METHOD.KEY=VALUE, e.g. came-grad.rho=0.3")
+        if not dot:
+            if len(grid_methods) != 1:
+                raise MtlbenchError(
+                    f"--param {item!r}: the grid has several methods ({', '.join(grid_methods)}); "
+                    f"name one, e.g. --param {grid_methods[-1]}.{key}={raw}, or all.{key}={raw}"
+                )
+            targets = grid_methods
+        elif method == "all":
+            targets = [m for m in grid_methods if key in METHODS.get(m).hparam_names()]
+            if not targets:
+                raise MtlbenchError(
+                    f"--param {item!r}: no method of the grid ({', '.join(grid_methods)}) takes {key!r}"
+                )
+        else:
+            name = METHODS.canonical(method)
+            if name not in grid_methods:
+                methods = ", ".join(grid_methods)
+                raise MtlbenchError(
+                    f"--param {item!r}: {name} is not in the grid's methods ({methods}); add it to --methods"
+                )
+            targets = [name]
+        for name in targets:  # names and values are checked with the whole setting, by expand()
+            params.setdefault(name, {})[key] = _value(raw)
+            sweeps.get(name, {}).pop(key, None)  # the command line overrides the file's sweep of this key
+
+
+def _by_canonical_method(table: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A [params] or [sweep] table keyed by canonical method names (an alias and its name merge)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in table.items():
+        out.setdefault(METHODS.canonical(name), {}).update(values)
+    return out
+
+
+@dataclass(frozen=True)
+class GridOption:
+    """One option of ``mtlbench run`` that sets a grid setting: its command-line form and where it goes.
+
+    ``section`` None is the top level of the grid file, else its ``[train]`` / ``[eval]`` table.
+    ``merge`` (repeatable options) folds the given items into the settings itself.
+    """
+
+    name: str
+    """The option's name: ``--batch-size`` is "batch_size"."""
+    section: str | None
+    key: str
+    help: str
+    type: type = str
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    flag: bool = False
+    """A --NAME/--no-NAME switch."""
+    metavar: str | None = None
+    merge: Callable[[dict[str, Any], GridOption, tuple[str, ...]], None] | None = None
+    """For a repeatable option: how its items enter the settings (default: the value is set)."""
+
+    def apply(self, settings: dict[str, Any], value: Any) -> None:
+        if self.merge is not None:
+            self.merge(settings, self, tuple(value))
+        else:
+            _set(settings, self, value)
+
+
+GRID_OPTIONS: tuple[GridOption, ...] = (
+    GridOption(
+        "methods",
+        None,
+        "methods",
+        "Comma-separated method names or aliases, or 'all' (see `mtlbench list methods`).",
+        default=",".join(DEFAULT_METHODS),
+    ),
+    GridOption(
+        "datasets",
+        None,
+        "datasets",
+        "Comma-separated datasets: synthetic, iu (iu_xray), mimic (mimic_cxr).",
+        default=",".join(DEFAULT_DATASETS),
+    ),
+    GridOption("backbones", None, "backbones", "Comma-separated backbones.", default="transformer"),
+    GridOption(
+        "seeds",
+        None,
+        "seeds",
+        "N for seeds 0..N-1, or an explicit list such as 1,4,7.",
+        default=str(DEFAULT_SEEDS),
+    ),
+    GridOption("tasks", None, "tasks", "Tasks trained jointly (K = their number).", default="report,cls"),
+    GridOption("size", None, "size", "Backbone size: tiny (CPU) or paper.", default="tiny"),
+    GridOption("epochs", "train", "epochs", "Training epochs of every run.", type=int, default=TrainConfig.epochs),
+    GridOption("batch_size", "train", "batch_size", "Training batch size.", type=int, default=TrainConfig.batch_size),
+    GridOption("lr", "train", "lr", "Learning rate (AdamW).", type=float, default=TrainConfig.lr),
+    GridOption("image_size", "train", "image_size", "Image side in pixels.", type=int, default=TrainConfig.image_size),
+    GridOption(
+        "cls_uncertain",
+        "train",
+        "cls_uncertain",
+        "How CheXpert 'uncertain' labels become targets of the cls task (U-Ones or U-Zeros).",
+        choices=UNCERTAIN_POLICIES,
+        default=TrainConfig.cls_uncertain,
+    ),
+    GridOption("labeler", "eval", "labeler", "CE labeler: rules or chexbert.", default=EvalConfig.labeler),
+    GridOption(
+        "uncertain",
+        "eval",
+        "uncertain",
+        "How CE counts CheXpert 'uncertain'.",
+        choices=UNCERTAIN_POLICIES,
+        default=EvalConfig.uncertain,
+    ),
+    GridOption("meteor", "eval", "meteor", "METEOR needs Java.", type=bool, default=EvalConfig.meteor, flag=True),
+    GridOption(
+        "tune",
+        None,
+        "tune",
+        "Give every method (ls included) N trials over lr and its own hyper-parameters, chosen on validation.",
+        type=int,
+        default=0,
+    ),
+    GridOption(
+        "backbone_opt",
+        "backbone",
+        "",
+        "A backbone option: beam_size, block_trigrams, extractor (cnn|resnet101), extractor_weights "
+        "(a local torchvision resnet101 state_dict, relative to --data-root) (repeatable).",
+        metavar="KEY=VALUE",
+        merge=_set_backbone_options,
+    ),
+    GridOption(
+        "data_opt",
+        "data",
+        "",
+        "A dataset source option, e.g. synthetic.n_train=64 (repeatable).",
+        metavar="DATASET.KEY=VALUE",
+        merge=_set_data_options,
+    ),
+    GridOption(
+        "param",
+        "params",
+        "",
+        "A method hyper-parameter, e.g. came-grad.rho=0.3 (repeatable; as a grid file's [params.METHOD]); "
+        "all.KEY=VALUE sets KEY of every method that takes it; a bare KEY=VALUE needs a single method. "
+        "See `mtlbench describe METHOD`.",
+        metavar="METHOD.KEY=VALUE",
+        merge=_set_method_params,
+    ),
+)
+"""Every grid setting's command-line option, in the order they are applied (params last: they need the methods)."""
+
+
+def grid_from(path: Path | None, options: Mapping[str, Any]) -> GridSpec:
+    """The grid of grid file ``path`` (None: the defaults) with command-line ``options`` on top.
+
+    ``options``: the options the user gave, by :class:`GridOption` name (raw values as parsed
+    from the command line; repeatable ones as tuples of ``KEY=VALUE`` strings).
+    """
+    unknown = sorted(set(options) - {option.name for option in GRID_OPTIONS})
+    if unknown:
+        raise MtlbenchError(f"unknown grid options {unknown}")
+    settings: dict[str, Any] = load_grid_file(path) if path is not None else {}
+    for option in GRID_OPTIONS:
+        if option.name in options:
+            option.apply(settings, options[option.name])
+    return grid_from_settings(settings)

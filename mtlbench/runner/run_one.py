@@ -174,6 +174,7 @@ def _train_and_score(
             log=log,
             checkpoint=folder / CHECKPOINT,  # a killed or pre-empted run resumes after its last epoch
             on_epoch_end=on_epoch_end,
+            seed=spec.seed,  # the method's random stream (RLW, PCGrad's order) follows the run's seed
         )
     trained = time.perf_counter()
     ids, texts = generate_reports(model, test_loader, device)

@@ -7,7 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.metrics.config import EvalConfig
+from mtlbench.train.config import TrainConfig
 
 
 @dataclass(frozen=True)

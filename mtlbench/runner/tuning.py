@@ -17,77 +17,24 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.methods import METHODS
+from mtlbench.methods.hparams import Dimension
 from mtlbench.runner.spec import RunSpec, freeze_params
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """One hyper-parameter's search range.
-
-    kind: "log" / "uniform" (floats in [low, high]), "int" (integers in [low, high]),
-    "choice" (one of ``choices``), "weights" (a task-weight vector: 1 for the first task,
-    log-uniform in [low, high] for each other one).
-    """
-
-    kind: str
-    low: float = 0.0
-    high: float = 1.0
-    choices: tuple[Any, ...] = ()
-
-    def sample(self, rng: np.random.Generator, n_tasks: int) -> Any:
-        if self.kind == "log":
-            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
-        if self.kind == "uniform":
-            return float(rng.uniform(self.low, self.high))
-        if self.kind == "int":
-            return int(rng.integers(int(self.low), int(self.high) + 1))
-        if self.kind == "choice":
-            return self.choices[int(rng.integers(len(self.choices)))]
-        if self.kind == "weights":
-            others = np.exp(rng.uniform(math.log(self.low), math.log(self.high), size=n_tasks - 1))
-            return (1.0, *(float(w) for w in others))
-        raise ValueError(f"unknown search dimension kind {self.kind!r}")
-
 
 LEARNING_RATE = Dimension("log", 1e-4, 3e-3)
 """Every method tunes the learning rate in the same range, linear scalarization included."""
 
-SEARCH_SPACES: Mapping[str, Mapping[str, Dimension]] = {
-    "ls": {"weights": Dimension("weights", 0.1, 10.0)},
-    "cagrad": {"c": Dimension("uniform", 0.1, 0.9)},
-    "mgda": {"normalization": Dimension("choice", choices=("none", "l2", "loss", "loss+"))},
-    "mgda-ub": {"normalization": Dimension("choice", choices=("none", "l2", "loss", "loss+"))},
-    "came-grad": {
-        "rho": Dimension("uniform", 0.1, 0.9),
-        "kappa": Dimension("uniform", 1.0, 2.0),
-        "nu": Dimension("uniform", 0.0, 0.5),
-    },
-    "gradvac": {"beta": Dimension("log", 1e-3, 0.5)},
-    "famo": {"w_lr": Dimension("log", 5e-3, 0.1), "gamma": Dimension("log", 1e-3, 0.1)},
-    "dwa": {"temperature": Dimension("uniform", 1.0, 4.0)},
-    "rlar": {"beta": Dimension("log", 1e-2, 1.0), "tau": Dimension("uniform", 0.0, 0.9)},
-}
-"""Per method, its own hyper-parameters' ranges around the official defaults. A plugin method
-declares its own as a class attribute ``search_space: dict[str, Dimension]``."""
-
 
 def search_space(method: str) -> dict[str, Dimension]:
-    """The method's tunable hyper-parameters (without the learning rate), filtered to those it accepts."""
-    cls = METHODS.get(method)
-    declared = getattr(cls, "search_space", None)
-    space = dict(declared if declared is not None else SEARCH_SPACES.get(METHODS.canonical(method), {}))
-    import inspect
-
-    accepted = inspect.signature(cls.__init__).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    return {name: dim for name, dim in space.items() if takes_any or name in accepted}
+    """The method's tunable hyper-parameters (without the learning rate): its class's ``search_space``,
+    the ranges around its official defaults (a plugin method declares its own the same way)."""
+    return dict(METHODS.get(method).search_space)
 
 
 def _generator(method: str, trial: int) -> np.random.Generator:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mtlbench.stats.corpus import bleu, f1_from_counts, meteor, safe_divide
+from mtlbench.formulas import bleu, f1_from_counts, precision_from_counts, recall_from_counts
+from mtlbench.stats.corpus import meteor
 from mtlbench.stats.features import N_LABELS
 
 Sums = Mapping[str, np.ndarray]
@@ -15,9 +16,6 @@ Formula = Callable[[Sums, float], np.ndarray]
 
 NLG, CE, MODEL = "NLG", "CE", "MODEL"
 GROUPS: tuple[str, ...] = (NLG, CE, MODEL)
-
-DELTA_M = "delta_m"
-"""Key of the MTL aggregate Delta_m% (see :mod:`mtlbench.stats.across`), shown beside the metrics."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +61,9 @@ def _micro(kind: str, block: str) -> Formula:
     def formula(sums: Sums, n: float) -> np.ndarray:
         tp, fp, fn = _counts(sums, block)
         if kind == "P":
-            return safe_divide(tp, tp + fp)
+            return precision_from_counts(tp, fp)
         if kind == "R":
-            return safe_divide(tp, tp + fn)
+            return recall_from_counts(tp, fn)
         return f1_from_counts(tp, fp, fn)
 
     return formula
@@ -150,10 +148,6 @@ FALLBACKS: dict[str, tuple[MetricDef, ...]] = {"METEOR": (METEOR_MEAN,)}
 def variants(key: str) -> tuple[MetricDef, ...]:
     """The preferred definition of ``key`` followed by its fallbacks."""
     return (METRICS[key], *FALLBACKS.get(key, ()))
-
-
-def metrics_in_group(group: str) -> tuple[str, ...]:
-    return tuple(k for k, m in METRICS.items() if m.group == group)
 
 
 def evaluate(defs: Sequence[MetricDef], sums: Sums, n: float) -> np.ndarray:

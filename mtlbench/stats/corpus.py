@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-BLEU_TINY = 1e-15
-"""pycocoevalcap BleuScorer: added to the match count so that zero matches give 0, not NaN."""
-BLEU_SMALL = 1e-9
-"""pycocoevalcap BleuScorer: added to the guess count and the reference length against 0/0."""
+from mtlbench.formulas import bleu, f1_from_counts, safe_divide
+
+__all__ = ["bleu", "f1_from_counts", "meteor", "meteor_segment_chunks", "safe_divide"]
+"""BLEU and F1 from summed statistics are defined once, in :mod:`mtlbench.formulas` (metrics uses them too)."""
 
 BLEU_COLUMNS = 10
 """testlen, reflen, guess[1..4], correct[1..4] of pycocoevalcap's per-sentence comps."""
@@ -26,33 +26,6 @@ refContent tstFunction refFunction), chunks, tstWordMatches refWordMatches."""
 # Meteor 1.5 parameters for ``-l en`` in the default task, as pycocoevalcap runs it.
 METEOR_ALPHA, METEOR_BETA, METEOR_GAMMA, METEOR_DELTA = 0.85, 0.20, 0.60, 0.75
 METEOR_MODULE_WEIGHTS = np.array([1.0, 0.6, 0.8, 0.6])  # exact, stem, synonym, paraphrase
-
-
-def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, 0 where the denominator is 0 (sklearn's zero_division=0)."""
-    numerator, denominator = np.broadcast_arrays(np.asarray(numerator, float), np.asarray(denominator, float))
-    out = np.zeros(numerator.shape)
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
-
-
-def bleu(sums: np.ndarray, n: int) -> np.ndarray:
-    """Corpus BLEU-n from summed comps ``[..., 10]``, exactly as pycocoevalcap computes it.
-
-    The reference length is the sum of each sentence's "closest" reference length (already
-    resolved per example), the brevity penalty applies when the test is shorter.
-    """
-    if not 1 <= n <= 4:
-        raise ValueError(f"BLEU order must be 1..4, got {n}")
-    sums = np.asarray(sums, float)
-    testlen, reflen = sums[..., 0], sums[..., 1]
-    guess, correct = sums[..., 2:6], sums[..., 6:10]
-    precisions = (correct[..., :n] + BLEU_TINY) / (guess[..., :n] + BLEU_SMALL)
-    score = np.prod(precisions, axis=-1) ** (1.0 / n)
-    ratio = (testlen + BLEU_TINY) / (reflen + BLEU_SMALL)
-    with np.errstate(divide="ignore", over="ignore"):
-        penalty = np.where(ratio < 1, np.exp(1 - 1 / ratio), 1.0)
-    return score * penalty
 
 
 def meteor_segment_chunks(stats: np.ndarray) -> np.ndarray:
@@ -97,8 +70,3 @@ def meteor(sums: np.ndarray) -> np.ndarray:
         frag = np.where(perfect, 0.0, chunks / ((test_words + ref_words) / 2))
         score = f_mean * (1 - METEOR_GAMMA * frag**METEOR_BETA)
     return np.where(np.isnan(score), 0.0, np.maximum(score, 0.0))
-
-
-def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    """F1 = 2tp / (2tp + fp + fn), 0 when nothing is positive in either report set."""
-    return safe_divide(2 * np.asarray(tp, float), 2 * np.asarray(tp, float) + fp + fn)

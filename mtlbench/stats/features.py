@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from mtlbench.data.schema import CHEXPERT_LABELS, COMPETITION_LABELS, UNCERTAIN_POLICIES
-from mtlbench.stats.corpus import BLEU_COLUMNS, METEOR_COLUMNS, meteor_segment_chunks, safe_divide
+from mtlbench.chexpert import CHEXPERT_LABELS, COMPETITION_LABELS, binarize_codes
+from mtlbench.formulas import f1_from_counts, precision_from_counts, recall_from_counts
+from mtlbench.stats.corpus import BLEU_COLUMNS, METEOR_COLUMNS, meteor_segment_chunks
 
 N_LABELS = len(CHEXPERT_LABELS)
 COMPETITION_INDEX = np.array([CHEXPERT_LABELS.index(name) for name in COMPETITION_LABELS])
@@ -41,20 +42,6 @@ SCALAR_BLOCKS = ("rouge_l", "cider", "bertscore", "bertscore_radcliq", "semb", "
 
 class MissingStatistic(ValueError):
     """A run's examples lack what a block needs (e.g. no METEOR stats were stored)."""
-
-
-def binarize_codes(codes: np.ndarray, uncertain: str) -> np.ndarray:
-    """CheXpert codes (1, 0, -1, NaN) as 0/1 under the uncertain policy; blank counts negative.
-
-    The vectorised twin of :func:`mtlbench.data.schema.binarize`.
-    """
-    if uncertain not in UNCERTAIN_POLICIES:
-        raise ValueError(f"uncertain policy must be 'positive' or 'negative', got {uncertain!r}")
-    codes = np.asarray(codes, float)
-    positive = codes == 1.0
-    if uncertain == "positive":
-        positive |= codes == -1.0
-    return positive.astype(np.int64)
 
 
 def _label_codes(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
@@ -114,10 +101,7 @@ def _ce_counts(rows: Sequence[Mapping[str, Any]], uncertain: str) -> tuple[np.nd
 
 def _ce_example(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     tp, fp, fn = tp.sum(1), fp.sum(1), fn.sum(1)
-    precision = safe_divide(tp, tp + fp)
-    recall = safe_divide(tp, tp + fn)
-    f1 = safe_divide(2 * tp, 2 * tp + fp + fn)
-    return np.stack([precision, recall, f1], axis=1)
+    return np.stack([precision_from_counts(tp, fp), recall_from_counts(tp, fn), f1_from_counts(tp, fp, fn)], axis=1)
 
 
 def _ce_block(name: str, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:

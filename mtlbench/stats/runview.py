@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from mtlbench.data.schema import CHEXPERT_LABELS
+from mtlbench.chexpert import CHEXPERT_LABELS
 from mtlbench.errors import MtlbenchError
 from mtlbench.results import EXAMPLES, METRICS, TRAIN_LOG, RunRecord, iter_runs, read_json, read_jsonl, read_train_log
 from mtlbench.stats.features import MissingStatistic, build_block

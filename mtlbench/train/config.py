@@ -1,28 +1,14 @@
-"""Frozen training and evaluation settings: part of a run's identity."""
+"""Frozen training settings: part of a run's identity (evaluation settings: :mod:`mtlbench.metrics.config`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from mtlbench.data.schema import UNCERTAIN_POLICIES
-from mtlbench.errors import MtlbenchError
+from mtlbench.chexpert import UNCERTAIN_POLICIES
+from mtlbench.settings_checks import check_setting as _check
+from mtlbench.settings_checks import check_setting_types as _check_types
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-def _check(section: str, name: str, value: object, ok: bool, expected: str) -> None:
-    if not ok:
-        raise MtlbenchError(f"{section}.{name} = {value!r}: expected {expected}")
-
-
-def _check_types(config: object, section: str) -> None:
-    """Settings arrive from TOML and JSON too: refuse a wrong type here, with its name, not deep in training."""
-    for item in fields(config):  # type: ignore[arg-type]
-        value = getattr(config, item.name)
-        kind = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(item.type)]
-        if isinstance(value, bool) and item.type != "bool":
-            kind = ()
-        _check(section, item.name, value, isinstance(value, kind), f"a value of type {item.type}")
 
 
 @dataclass(frozen=True)
@@ -71,20 +57,4 @@ class TrainConfig:
             self.cls_uncertain,
             self.cls_uncertain in UNCERTAIN_POLICIES,
             " or ".join(UNCERTAIN_POLICIES),
-        )
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """How generated reports are scored."""
-
-    labeler: str = "rules"
-    uncertain: str = "positive"
-    """CheXpert 'uncertain' counted as positive (f1chexbert, CAME-Grad) or negative (R2GenCMN)."""
-    meteor: bool = True
-
-    def __post_init__(self) -> None:
-        _check_types(self, "eval")
-        _check(
-            "eval", "uncertain", self.uncertain, self.uncertain in UNCERTAIN_POLICIES, " or ".join(UNCERTAIN_POLICIES)
         )

@@ -98,6 +98,18 @@ class MTLEngine:
         self._steps = 0
         self._cached_weights: Tensor | None = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """The engine's own progress (step count, reused weights), for a checkpoint: probing
+        (``probe_every``) and weight reuse (``update_every``) go on where they were after a resume."""
+        cached = self._cached_weights.detach().cpu().clone() if self._cached_weights is not None else None
+        return {"steps": self._steps, "cached_weights": cached}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._steps = int(state["steps"])
+        cached = state["cached_weights"]
+        reference = self.shared[0] if self.shared else None
+        self._cached_weights = cached.to(reference.device) if cached is not None and reference is not None else cached
+
     def backward(
         self,
         losses: dict[str, Tensor],
@@ -177,13 +189,8 @@ class MTLEngine:
         probe = None
         if self.probe_every and (self._steps - 1) % self.probe_every == 0:
             probe = self._task_gradients(losses, scale, set_heads=False, keep_graph=True)
-        weighted = getattr(self.method, "weighted_loss", None)
-        if weighted is not None:
-            total = weighted(loss_vec)
-            weights = self.method.loss_weights(loss_vec.detach())  # type: ignore[attr-defined]
-        else:
-            weights = self.method.loss_weights(loss_vec.detach())  # type: ignore[attr-defined]
-            total = (weights * loss_vec).sum()
+        total = self.method.weighted_loss(loss_vec)
+        weights = self.method.loss_weights(loss_vec.detach())
         (scale * total).backward(retain_graph=keep_graph)
         record.weights = self._named(weights)
         if probe is not None:
@@ -216,7 +223,7 @@ class MTLEngine:
 
     def _clip_shared(self, scale: float, record: StepRecord) -> None:
         """Clip the shared gradient of a one-backward step to the method's ``max_norm`` (if any)."""
-        max_norm = float(getattr(self.method, "max_norm", 0.0) or 0.0)
+        max_norm = float(self.method.max_norm)
         if max_norm <= 0:
             return
         grads = [p.grad for p in self.shared if p.grad is not None]
@@ -231,15 +238,16 @@ class MTLEngine:
 
     def _penalty(self, losses: dict[str, Tensor], representation: Tensor | None, record: StepRecord) -> Tensor | None:
         """A method's regulariser on the per-task gradients w.r.t. the representation (RLAR)."""
-        penalty_of = getattr(self.method, "representation_penalty", None)
-        if penalty_of is None:
+        if not self.method.penalizes_representation:
             return None
         if representation is None:
             raise ValueError(f"{type(self.method).__name__} needs the backbone's shared representation")
         task_grads = [
             torch.autograd.grad(losses[t], representation, retain_graph=True, create_graph=True)[0] for t in self.tasks
         ]
-        penalty = penalty_of(task_grads)
+        penalty = self.method.representation_penalty(task_grads)
+        if penalty is None:
+            return None
         record.info["penalty"] = float(penalty.detach())
         record.info["penalty_active"] = float(record.info["penalty"] > 0.0)  # its mean: share of steps it acted
         return penalty
@@ -294,8 +302,11 @@ class MTLEngine:
         return dict(zip(self.tasks, (float(w) for w in weights.detach().tolist())))
 
     def _describe(self, record: StepRecord, grads: Tensor, aggregation: Aggregation) -> None:
-        """Norms and pairwise cosines of the task gradients, the update's norm, the method's info."""
-        g = gram(grads)
+        """Norms and pairwise cosines of the task gradients, the update's norm, the method's info.
+
+        The Gram matrix is the method's own when it built one (``Aggregation.gram``), so it is
+        built once per step."""
+        g = aggregation.gram if aggregation.gram is not None else gram(grads)
         k = len(self.tasks)
         record.grad_norms = dict(zip(self.tasks, g.diagonal().clamp_min(0).sqrt().tolist()))
         cos = cosine_matrix(g).tolist()

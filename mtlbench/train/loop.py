@@ -107,18 +107,24 @@ def fit(
     log: Callable[[dict[str, Any]], None],
     checkpoint: Path | None = None,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    seed: int = 0,
 ) -> FitOutcome:
     """Train for ``config.epochs`` epochs, keep the weights that score best on validation.
 
     ``train_batches(epoch)`` yields that epoch's batches (its order must depend only on the
     epoch); ``validate(model)`` returns validation figures including ``config.monitor``
-    (higher is better, except "loss"). With ``checkpoint``, the state is saved after every
-    epoch and a later call resumes from it, giving the same result as an uninterrupted fit.
+    (higher is better, except "loss"). ``seed`` is the run's seed: the method's random stream
+    is derived from it. With ``checkpoint``, the state is saved after every epoch and a later
+    call resumes from it, giving the same result as an uninterrupted fit.
     """
     saved = None
     if checkpoint is not None and checkpoint.is_file():
         saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    trainer = Trainer(model, method, config, device, method_state=saved["method"] if saved else None)
+        if "method_state" not in saved or "engine" not in saved:  # written by an older version: start over
+            saved = None
+            log({"kind": "resume", "epoch": 0, "step": 0, "reason": "a checkpoint of an older mtlbench: started over"})
+    method_state = saved["method_state"] if saved is not None else None
+    trainer = Trainer(model, method, config, device, seed=seed, method_state=method_state)
     state = _restore(saved, trainer) if saved is not None else _Progress()
     if saved is not None:
         # log lines of the interrupted epoch, if any, are superseded by what follows this marker
@@ -168,7 +174,8 @@ def _save(path: Path, state: _Progress, trainer: Trainer) -> None:
         "progress": state,
         "model": trainer.model.state_dict(),
         "optimizer": trainer.optimizer.state_dict(),
-        "method": trainer.method.__dict__,
+        "method_state": trainer.method.state_dict(),
+        "engine": trainer.engine.state_dict(),
         "scaler": trainer.scaler.state_dict() if trainer.scaler is not None else None,
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
     }
@@ -180,6 +187,7 @@ def _save(path: Path, state: _Progress, trainer: Trainer) -> None:
 def _restore(payload: dict[str, Any], trainer: Trainer) -> _Progress:
     trainer.model.load_state_dict(payload["model"])
     trainer.optimizer.load_state_dict(payload["optimizer"])
+    trainer.engine.load_state_dict(payload["engine"])
     if trainer.scaler is not None and payload.get("scaler"):
         trainer.scaler.load_state_dict(payload["scaler"])
     torch.set_rng_state(payload["rng"]["torch"])

@@ -14,7 +14,7 @@ from torch import nn
 
 from mtlbench.backbones.base import Backbone
 from mtlbench.data.batch import Batch
-from mtlbench.methods.base import Method
+from mtlbench.methods.base import Method, method_seed
 from mtlbench.train.config import TrainConfig
 from mtlbench.train.engine import MTLEngine, StepRecord
 
@@ -26,7 +26,9 @@ class Diverged(RuntimeError):
 class Trainer:
     """A backbone, a method and their optimiser, driven one step at a time.
 
-    ``method_state`` (from a checkpoint) is restored before the optimiser is built, because the
+    The method is set up as its contract says (:class:`~mtlbench.methods.base.Method`): tasks,
+    task names, its random stream from the run's ``seed`` (:func:`~mtlbench.methods.base.method_seed`),
+    then ``method_state`` (from a checkpoint), before the optimiser is built, because the
     optimiser must hold the method's own learnable parameters (uncertainty weighting).
     """
 
@@ -37,6 +39,7 @@ class Trainer:
         config: TrainConfig,
         device: torch.device,
         *,
+        seed: int = 0,
         method_state: dict[str, Any] | None = None,
     ) -> None:
         self.model = model.to(device)
@@ -44,11 +47,10 @@ class Trainer:
         self.config = config
         self.device = device
         method.setup(len(model.tasks))
-        set_task_names = getattr(method, "set_task_names", None)
-        if set_task_names is not None:  # schedules (staged) address tasks by name
-            set_task_names(model.tasks)
+        method.set_task_names(model.tasks)
+        method.set_seed(method_seed(seed, method.display_name()))
         if method_state is not None:
-            method.__dict__.update(method_state)
+            method.load_state_dict(method_state)
         self.engine = MTLEngine(
             model.shared_parameters(),
             {task: model.task_parameters(task) for task in model.tasks},
@@ -60,16 +62,12 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad] + list(method.extra_parameters())
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         self.autocast, self.scaler = precision_context(config.precision, device)
-        self.observes = overrides(method, "observe")
         self.frozen: list[nn.Parameter] = []
 
     def start_epoch(self, epoch: int) -> None:
         """Let a schedule (staged) pick this epoch's stage; collect what it freezes."""
-        start_epoch = getattr(self.method, "start_epoch", None)
-        if start_epoch is not None:
-            start_epoch(epoch, self.config.epochs)
-        frozen_groups = getattr(self.method, "frozen_groups", lambda: ())()
-        self.frozen = [p for group in frozen_groups for p in self.groups[group]]
+        self.method.start_epoch(epoch, self.config.epochs)
+        self.frozen = [p for group in self.method.frozen_groups() for p in self.groups[group]]
         self.model.train()
 
     def step(self, batch: Batch, *, where: str = "") -> StepRecord:
@@ -95,7 +93,7 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
-        if self.observes:  # FAMO learns from the same batch's losses after the step
+        if method.observes_updated_losses:  # FAMO learns from the same batch's losses after the step
             with torch.no_grad(), self.autocast():
                 after = model(batch)
             model.representation = None
@@ -104,14 +102,6 @@ class Trainer:
 
     def end_epoch(self, train_loss: dict[str, float]) -> None:
         self.method.end_epoch(torch.tensor([train_loss[t] for t in self.model.tasks], dtype=torch.float64))
-
-
-def overrides(method: Method, hook: str) -> bool:
-    """Whether ``method`` does something in ``hook`` (FAMO's observe costs an extra forward pass)."""
-    inner = getattr(method, "inner", None)  # wrappers such as RLAR delegate their hooks
-    if isinstance(inner, Method):
-        return overrides(inner, hook)
-    return getattr(type(method), hook, None) is not getattr(Method, hook, None)
 
 
 def precision_context(

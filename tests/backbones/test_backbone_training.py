@@ -13,10 +13,11 @@ import torch
 from mtlbench.backbones.trivial import most_frequent_report
 from mtlbench.methods import create as create_method
 from mtlbench.metrics import evaluate
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.runner.environment import seed_everything
 from mtlbench.runner.run_one import prepare
 from mtlbench.runner.spec import RunSpec
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.train.config import TrainConfig
 from mtlbench.train.loop import fit, generate_reports, mean_losses
 
 CPU = torch.device("cpu")

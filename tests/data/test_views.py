@@ -144,10 +144,11 @@ def test_real_iu_layout_with_one_two_and_three_image_studies_trains_and_generate
 def test_a_run_records_its_number_of_views(iu_root: Path) -> None:
     """V is a function of the annotation (and options), recorded with the run's metrics so the
     same model can be rebuilt for evaluation."""
+    from mtlbench.metrics.config import EvalConfig
     from mtlbench.results import DONE, METRICS, read_json, run_dir
     from mtlbench.runner.run_one import run_one
     from mtlbench.runner.spec import RunSpec
-    from mtlbench.train.config import EvalConfig, TrainConfig
+    from mtlbench.train.config import TrainConfig
 
     spec = RunSpec(
         method="ls",

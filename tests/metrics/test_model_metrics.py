@@ -16,7 +16,7 @@ from mtlbench.cli import cli
 from mtlbench.errors import MtlbenchError
 from mtlbench.metrics import ModelPaths, evaluate, radcliq, radgraph
 from mtlbench.metrics import bertscore as bs
-from mtlbench.train.config import EvalConfig
+from mtlbench.metrics.config import EvalConfig
 
 SQ2 = math.sqrt(2.0)
 VECTORS = {  # mean 0 and variance 1 each, so LayerNorm leaves them as they are

@@ -24,7 +24,7 @@ def sequential(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     cwd = tmp_path_factory.mktemp("sequential")
     result = run_mtlbench(["run", *TINY_GRID, "--workers", "1", "--results", "res"], cache_dir, cwd)
     assert result.returncode == 0, result.stderr
-    assert "ls" in result.stdout and "pcgrad" in result.stdout
+    assert "ls" in result.stdout and "pcgrad" in result.stdout and "rlw" in result.stdout
     return cwd / "res"
 
 

@@ -1,4 +1,8 @@
-"""Running the mtlbench CLI in a subprocess on a tiny synthetic grid that trains in seconds."""
+"""Running the mtlbench CLI in a subprocess on a tiny synthetic grid that trains in seconds.
+
+The grid holds rlw, whose random weights come from a stream derived from the run's seed: the
+executor tests compare training logs too, so the same seed must draw the same weights anywhere.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 TINY_GRID = [
-    "--methods", "ls,pcgrad", "--seeds", "1", "--epochs", "2", "--batch-size", "8", "--no-meteor",
+    "--methods", "ls,pcgrad,rlw", "--seeds", "1", "--epochs", "2", "--batch-size", "8", "--no-meteor",
     "--data-opt", "synthetic.n_train=24", "--data-opt", "synthetic.n_val=8", "--data-opt", "synthetic.n_test=8",
 ]  # fmt: skip
+
+
+def training_logs(results: Path) -> dict[str, list[dict]]:
+    """Each run's training log as an uninterrupted run would have written it: lines of an epoch
+    that a resume went back to (after a kill or pre-emption) are superseded by the lines after
+    its "resume" marker. RLW's drawn weights are in these lines, so equal logs mean equal streams."""
+    logs = {}
+    for folder in sorted((results / "runs").iterdir()):
+        lines: list[dict] = []
+        for raw in (folder / "train_log.jsonl").read_text().splitlines():
+            entry = json.loads(raw)
+            if entry["kind"] == "resume":
+                lines = [line for line in lines if line["epoch"] < entry["epoch"]]
+            else:
+                lines.append(entry)
+        logs[folder.name] = lines
+    return logs
 
 
 def mtlbench_process(args: list[str], cache: Path, cwd: Path, **kwargs) -> subprocess.Popen:

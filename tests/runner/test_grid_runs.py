@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from grid_cli import TINY_GRID, run_mtlbench
+from grid_cli import TINY_GRID, run_mtlbench, training_logs
 
 from mtlbench.results import iter_runs
 from mtlbench.runner.spec import RunSpec
@@ -27,7 +27,8 @@ def test_two_worker_pool_gives_the_same_metrics_as_the_sequential_run(
     assert result.returncode == 0, result.stderr
     got = metrics_by_run(tmp_path / "pool")
     # same run_ids from another results folder and executor: identity is the semantic config only
-    assert got == metrics_by_run(sequential) and len(got) == 2
+    assert got == metrics_by_run(sequential) and len(got) == 3
+    assert training_logs(tmp_path / "pool") == training_logs(sequential)  # rlw's weights included
     assert "  ls seed=0 epoch 2/2" in result.stdout  # per-run epoch progress from pool workers
 
 
@@ -41,7 +42,8 @@ def test_ray_executor_on_a_real_local_instance_gives_the_same_metrics(
     assert result.returncode == 0, result.stderr
     assert "Started a local Ray instance" in result.stderr
     got = metrics_by_run(tmp_path / "ray")
-    assert got == metrics_by_run(sequential) and len(got) == 2  # run_ids too: paths and executor are not identity
+    assert got == metrics_by_run(sequential) and len(got) == 3  # run_ids too: paths and executor are not identity
+    assert training_logs(tmp_path / "ray") == training_logs(sequential)
     for run in iter_runs(tmp_path / "ray"):
         assert run.status["environment"]["torch_threads"] == 1  # --cpus-per-task sets the worker's threads
 
@@ -51,7 +53,7 @@ def test_rerun_skips_what_is_done(sequential: Path, cache_dir: Path) -> None:
         ["run", *TINY_GRID, "--results", str(sequential), "--no-leaderboard"], cache_dir, sequential.parent
     )
     assert result.returncode == 0, result.stderr
-    assert "2 already done, 0 to run" in result.stdout
+    assert "3 already done, 0 to run" in result.stdout
 
 
 def test_diverging_run_is_failed_with_its_reason_and_the_grid_goes_on(cache_dir: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from grid_cli import TINY_GRID, ended, mtlbench_process, on_first_checkpoint, run_mtlbench, send_frozen
+from grid_cli import TINY_GRID, ended, mtlbench_process, on_first_checkpoint, run_mtlbench, send_frozen, training_logs
 
 from mtlbench.results import iter_runs
 
@@ -48,19 +48,18 @@ def _resumed_runs(results: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """The metrics of the grid run once, uninterrupted."""
+def reference(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store of the grid run once, uninterrupted."""
     cwd = tmp_path_factory.mktemp("reference")
     result = run_mtlbench(["run", *GRID, "--workers", "1", "--results", "ref"], cache_dir, cwd)
     assert result.returncode == 0, result.stderr
-    expected = _metrics_by_run(cwd / "ref")
-    assert len(expected) == 2
-    return expected
+    assert len(_metrics_by_run(cwd / "ref")) == 3
+    return cwd / "ref"
 
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(
-    reference: dict[str, dict], cache_dir: Path, tmp_path: Path
+    reference: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
     results = tmp_path / "killed"
     args = ["run", *GRID, "--workers", "2", "--results", str(results)]  # the pool's workers must end with it
@@ -94,15 +93,16 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(
     assert kills >= 2
     final = run_mtlbench(args, cache_dir, tmp_path)
     assert final.returncode == 0, final.stderr
-    _assert_complete_and_whole(results, 2)
+    _assert_complete_and_whole(results, 3)
     assert _resumed_runs(results)
-    assert _metrics_by_run(results) == reference
+    assert _metrics_by_run(results) == _metrics_by_run(reference)
+    assert training_logs(results) == training_logs(reference)  # rlw's stream went on where it stopped
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("workers", "methods"), [(1, "ls"), (2, "ls,pcgrad")])
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(
-    workers: int, methods: str, reference: dict[str, dict], cache_dir: Path, tmp_path: Path
+    workers: int, methods: str, reference: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
     results = tmp_path / "res"
     args = ["run", *GRID, "--methods", methods, "--workers", str(workers), "--results", str(results)]
@@ -123,5 +123,5 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(
     assert again.returncode == 0, again.stderr
     _assert_complete_and_whole(results, len(methods.split(",")))
     assert set(_resumed_runs(results)) == checkpointed
-    got = _metrics_by_run(results)
-    assert got == {run_id: reference[run_id] for run_id in got}
+    got, expected = _metrics_by_run(results), _metrics_by_run(reference)
+    assert got == {run_id: expected[run_id] for run_id in got}

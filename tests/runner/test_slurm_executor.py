@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from grid_cli import TINY_GRID, ended, mtlbench_process, on_first_checkpoint, run_mtlbench, send_frozen
+from grid_cli import TINY_GRID, ended, mtlbench_process, on_first_checkpoint, run_mtlbench, send_frozen, training_logs
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.results import CHECKPOINT, TRAIN_LOG, iter_runs
@@ -59,6 +59,7 @@ def test_submitit_local_mode_requeues_a_preempted_run_which_resumes(sequential: 
     assert sorted(o.state for o in outcomes) == ["done"] * len(specs)
     _assert_done_once_with_one_resume(results)
     assert _metrics(results) == _metrics(sequential)
+    assert training_logs(results) == training_logs(sequential)  # rlw's weights too, across the requeue
 
 
 def test_a_job_that_dies_without_a_result_is_recorded_as_failed(sequential: Path, tmp_path: Path) -> None:
@@ -113,6 +114,7 @@ def test_real_slurm_cluster_runs_the_grid_as_a_job_array_and_requeues_a_preempte
     assert len(array_ids) == 1  # one job array, one task per run
     _assert_done_once_with_one_resume(results)
     assert _metrics(results) == _metrics(sequential)
+    assert training_logs(results) == training_logs(sequential)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from wandb.proto import wandb_internal_pb2
 
 from mtlbench.cli import cli
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import read_json, read_train_log
 from mtlbench.runner.run_one import run_one
 from mtlbench.runner.spec import RunSpec
@@ -22,7 +23,7 @@ from mtlbench.runner.store import ResultStore
 from mtlbench.runner.trackers import TrackerSettings
 from mtlbench.runner.trackers.feed import TrackerFeed
 from mtlbench.runner.trackers.mlflow_tracker import tracking_uri
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.train.config import TrainConfig
 
 TINY = {
     "data_options": (("n_test", 8), ("n_train", 24), ("n_val", 8)),

@@ -61,7 +61,8 @@ def test_a_non_positive_budget_is_refused() -> None:
 def test_tune_gives_every_method_the_same_trials_selects_on_validation_and_records_the_budget(
     cache_dir: Path, tmp_path: Path
 ) -> None:
-    args = ["run", *TINY_GRID, "--seeds", "1", "--epochs", "1", "--tune", "2", "--results", "res", "--no-leaderboard"]
+    args = ["run", *TINY_GRID, "--methods", "ls,pcgrad", "--seeds", "1", "--epochs", "1", "--tune", "2"]
+    args += ["--results", "res", "--no-leaderboard"]
     result = run_mtlbench(args, cache_dir, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "tuning (2 trials per method): 4 runs" in result.stdout

@@ -17,13 +17,13 @@ from storefakes import example_rows, fill_store, write_run
 
 from mtlbench.cli import cli
 from mtlbench.errors import MtlbenchError
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import atomic_write_json, run_dir
 from mtlbench.runner.spec import RunSpec
 from mtlbench.stats import Settings, build_report, render_leaderboard, render_report, write_leaderboards
 from mtlbench.stats.cells import analyse
 from mtlbench.stats.corpus import bleu
 from mtlbench.stats.store import scan
-from mtlbench.train.config import EvalConfig
 
 FAST = Settings(resamples=400)
 

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from mtlbench.methods import create
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import DONE, METRICS, TRAIN_LOG
 from mtlbench.runner.run_one import prepare, run_one
 from mtlbench.runner.spec import RunSpec
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.train.config import TrainConfig
 from mtlbench.train.step import Trainer
 
 DATA = (("n_test", 8), ("n_train", 32), ("n_val", 8))

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 
@@ -88,13 +89,40 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+@dataclass(frozen=True)
+class ExecutorOption:
+    """A command-line option of ``mtlbench run`` that one or more executors take (an ``__init__`` keyword)."""
+
+    name: str
+    """The keyword, and the option's name: ``--cpus-per-task`` is "cpus_per_task"."""
+    type: type
+    help: str
+    flag: str = ""
+    """The command-line flag when it is not ``--`` + the name with dashes (e.g. ``--slurm-folder``)."""
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+
 class Executor(ABC):
     """Runs jobs somewhere and reports each outcome as it arrives.
 
     An executor must leave nothing running behind it when ``run`` returns or raises
     (KeyboardInterrupt included): what was interrupted stays "running" in the store with its
     checkpoint, and a re-run of the grid resumes it.
+
+    ``options`` declares the executor's own command-line options (``mtlbench run`` offers every
+    executor's; those of another executor are refused in one line); :meth:`from_options` builds
+    the executor from the ones given.
     """
+
+    options: ClassVar[tuple[ExecutorOption, ...]] = ()
+
+    @classmethod
+    def from_options(cls, results: Path, **options: Any) -> Executor:
+        """The executor for a grid whose store is ``results``, with the options the user gave."""
+        return cls(**options)
 
     @abstractmethod
     def run(

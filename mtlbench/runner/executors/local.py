@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from mtlbench.errors import MtlbenchError
-from mtlbench.runner.executors.base import Executor, Job, Outcome, Progress, usable_cores
+from mtlbench.runner.executors.base import Executor, ExecutorOption, Job, Outcome, Progress, usable_cores
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
 
@@ -47,6 +47,20 @@ class LocalExecutor(Executor):
     side by side instead: ``workers=None`` means one worker per core (cores // threads), at most
     one per run, and a single worker when CUDA is available (runs would share one GPU).
     """
+
+    options = (
+        ExecutorOption(
+            "workers",
+            int,
+            "parallel worker processes (default: one per core, at most one per run; 1 with CUDA).",
+        ),
+        ExecutorOption(
+            "threads",
+            int,
+            "torch threads per run (default 1, as with --cpus-per-task 1 on Ray or Slurm, so that a run "
+            "gives the same numbers on every executor: its numbers depend on its thread count).",
+        ),
+    )
 
     def __init__(self, workers: int | None = None, threads: int | None = None) -> None:
         for flag, value in (("--workers", workers), ("--threads", threads)):

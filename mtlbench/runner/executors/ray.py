@@ -15,7 +15,7 @@ from typing import Any
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.results import DONE
-from mtlbench.runner.executors.base import Executor, Job, Outcome, Progress, usable_cores
+from mtlbench.runner.executors.base import Executor, ExecutorOption, Job, Outcome, Progress, usable_cores
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
 
@@ -33,6 +33,12 @@ class RayExecutor(Executor):
     afterwards. If this process already joined a cluster (``ray.init`` was called), that one is
     used and left running.
     """
+
+    options = (
+        ExecutorOption("address", str, "address of an existing cluster (default: start a local one)."),
+        ExecutorOption("cpus_per_task", int, "CPU cores (and torch threads) per run."),
+        ExecutorOption("gpus_per_task", int, "GPUs per run."),
+    )
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mtlbench.errors import MtlbenchError
-from mtlbench.runner.executors.base import Executor, Job, Outcome, Progress
+from mtlbench.runner.executors.base import Executor, ExecutorOption, Job, Outcome, Progress
 from mtlbench.runner.spec import RunSpec
 
 MAX_ARRAY_SIZE = 1000
@@ -54,6 +54,28 @@ class SlurmExecutor(Executor):
     ``cluster="local"`` uses submitit's local mode (the same submission path with local
     processes), for tests and for trying a grid without a cluster.
     """
+
+    options = (
+        ExecutorOption("partition", str, "partition to submit to."),
+        ExecutorOption(
+            "time_min",
+            int,
+            "time limit of a run's job in minutes (default 60); at the limit it is requeued and resumes.",
+        ),
+        ExecutorOption("cpus_per_task", int, "CPU cores (and torch threads) per run."),
+        ExecutorOption("gpus_per_task", int, "GPUs per run."),
+        ExecutorOption("mem_gb", float, "memory per run in GB."),
+        ExecutorOption("array_parallelism", int, "most array tasks running at once."),
+        ExecutorOption(
+            "max_requeues", int, "how often a run that hits its time limit is requeued to resume (default 3)."
+        ),
+        ExecutorOption("folder", Path, "folder for submitit's job files (default: RESULTS/slurm).", "--slurm-folder"),
+    )
+
+    @classmethod
+    def from_options(cls, results: Path, **options: Any) -> SlurmExecutor:
+        """submitit's job files go under the grid's store unless ``folder`` says otherwise."""
+        return cls(**({"folder": Path(results) / "slurm"} | options))
 
     def __init__(
         self,
