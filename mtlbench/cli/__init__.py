@@ -9,6 +9,7 @@ from mtlbench.cli.data import data_group
 from mtlbench.cli.eval import eval_command
 from mtlbench.cli.listing import list_command
 from mtlbench.cli.report import report_command
+from mtlbench.cli.rescore import rescore_command
 from mtlbench.cli.run import run_command
 from mtlbench.cli.status import status_command
 from mtlbench.errors import MtlbenchError
@@ -34,11 +35,12 @@ def cli() -> None:
       mtlbench run                      the default grid on the embedded synthetic data
       mtlbench run --methods all --datasets mimic,iu --seeds 5
       mtlbench report results/          significance-tested leaderboards of a result store
+      mtlbench rescore results/ --metrics bertscore   add metrics to finished runs
       mtlbench list methods             what can be benchmarked (plugins included)
     """
 
 
-for command in (list_command, run_command, status_command, report_command, eval_command, data_group):
+for command in (list_command, run_command, status_command, report_command, eval_command, rescore_command, data_group):
     cli.add_command(command)
 
 

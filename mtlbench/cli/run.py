@@ -16,6 +16,7 @@ from mtlbench.data import DATASETS
 from mtlbench.data.schema import UNCERTAIN_POLICIES
 from mtlbench.data.sources import resolve_data_root
 from mtlbench.errors import DataError, MtlbenchError
+from mtlbench.metrics import ModelPaths, family_status
 from mtlbench.runner.benchmark import run_benchmark
 from mtlbench.runner.executors.factory import make_executor
 from mtlbench.runner.grid import DEFAULT_SEEDS, expand
@@ -40,6 +41,7 @@ _OVERRIDES: dict[str, tuple[str | None, str]] = {
     "labeler": ("eval", "labeler"),
     "uncertain": ("eval", "uncertain"),
     "meteor": ("eval", "meteor"),
+    "eval_metrics": ("eval", "metrics"),
 }
 
 
@@ -59,6 +61,18 @@ def check_datasets(specs: list[RunSpec], data_root: Path | None) -> None:
             problems.append(str(err))
     if problems:
         raise DataError("\n".join(problems))
+
+
+def check_metrics(specs: list[RunSpec], models_dir: Path | None) -> None:
+    """Refuse, before any run trains, a grid whose extra metric families cannot run here (package or
+    weights missing): one line per family, saying what to install or where to put what."""
+    wanted = sorted({name for spec in specs for name in spec.eval.metrics})
+    if not wanted:
+        return
+    status = family_status(ModelPaths.from_env(root=models_dir))
+    problems = [f"eval.metrics {name}: {status[name]}" for name in wanted if status.get(name)]
+    if problems:
+        raise MtlbenchError("\n".join(problems))
 
 
 def _parse_data_options(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -171,6 +185,18 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
 )
 @click.option("--meteor/--no-meteor", default=EvalConfig.meteor, show_default=True, help="METEOR needs Java.")
 @click.option(
+    "--eval-metrics",
+    default="",
+    help="Extra metric families every run computes on its test outputs, e.g. bertscore,radgraph "
+    "(`mtlbench list metrics`; part of the run ids when given). Their weights: --models-dir.",
+)
+@click.option(
+    "--models-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder of the model-based metrics' local weights (default $MTLBENCH_MODELS; not part of run ids).",
+)
+@click.option(
     "--backbone-opt",
     "backbone_opts",
     multiple=True,
@@ -261,6 +287,7 @@ def run_command(
     data_opts: tuple[str, ...],
     results: Path,
     data_root: Path | None,
+    models_dir: Path | None,
     executor: str,
     workers: int | None,
     threads: int | None,
@@ -323,6 +350,7 @@ def run_command(
     )
     root = resolve_data_root(data_root)
     check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
+    check_metrics(specs, models_dir)
     try:
         with _terminate_as_interrupt():
             run_benchmark(
@@ -333,6 +361,7 @@ def run_command(
                 rerun_failed=rerun_failed,
                 data_root=root,
                 device=device,
+                models_dir=models_dir,
             )
     except KeyboardInterrupt:
         raise Interrupted("interrupted: finished runs are kept; run the same command again to resume") from None

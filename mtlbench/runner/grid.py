@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from mtlbench.backbones import BACKBONES
 from mtlbench.backbones.base import check_backbone_options
 from mtlbench.data import DATASETS
 from mtlbench.methods import METHODS
+from mtlbench.metrics.evaluate import extra_families
 from mtlbench.runner.spec import RunSpec, freeze_params
 from mtlbench.train.config import EvalConfig, TrainConfig
 
@@ -44,6 +46,7 @@ def expand(grid: GridSpec) -> list[RunSpec]:
     datasets = DATASETS.expand(grid.datasets)
     backbones = BACKBONES.expand(grid.backbones)
     variants = {METHODS.canonical(name): tuple(v) for name, v in grid.method_variants.items()}
+    evaluation = dataclasses.replace(grid.eval, metrics=extra_families(grid.eval.metrics))
     options = {DATASETS.canonical(name): dict(values) for name, values in grid.data_options.items()}
     return [
         RunSpec(
@@ -57,7 +60,7 @@ def expand(grid: GridSpec) -> list[RunSpec]:
             data_options=freeze_params(DATASETS.get(dataset).identity_options() | options.get(dataset, {})),
             backbone_options=freeze_params(check_backbone_options(grid.backbone_options)),
             train=grid.train,
-            eval=grid.eval,
+            eval=evaluation,
         )
         for dataset in datasets
         for backbone in backbones

@@ -18,7 +18,8 @@ from mtlbench.data import DATASETS, Tokenizer, attach_labels
 from mtlbench.data.cache import label_cache_dir
 from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
-from mtlbench.metrics import LABELERS, evaluate
+from mtlbench.metrics import LABELERS, ModelPaths, evaluate
+from mtlbench.metrics.evaluate import merge
 from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
 from mtlbench.runner.spec import RunSpec
@@ -35,8 +36,12 @@ def run_one(
     data_root: Path | None = None,
     device: str | None = None,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+    models_dir: Path | None = None,
 ) -> str:
     """Train, select, generate and score one run; record it as done or failed (with its reason).
+
+    ``models_dir`` (default $MTLBENCH_MODELS) holds the weights of the extra metric families the
+    spec's ``eval.metrics`` names.
 
     A KeyboardInterrupt or kill leaves the run marked running, so a re-run of the grid redoes it.
     """
@@ -44,7 +49,7 @@ def run_one(
     torch_device = pick_device(device)
     folder = store.begin(spec, describe_environment(torch_device))
     try:
-        metrics, examples = _train_and_score(spec, folder, data_root, torch_device, on_epoch_end)
+        metrics, examples = _train_and_score(spec, folder, data_root, torch_device, on_epoch_end, models_dir)
     except Exception as err:  # a failing run must not stop the grid: record why and go on
         store.fail(spec, err)
         return FAILED
@@ -131,6 +136,7 @@ def _train_and_score(
     data_root: Path | None,
     device: torch.device,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None,
+    models_dir: Path | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     started = time.perf_counter()
     seed_everything(spec.seed)
@@ -168,7 +174,12 @@ def _train_and_score(
         )
     trained = time.perf_counter()
     ids, texts = generate_reports(model, test_loader, device)
-    evaluation = evaluate(ids, texts, prep.splits["test"].reference_texts(), config=spec.eval)
+    references = prep.splits["test"].reference_texts()
+    evaluation = evaluate(ids, texts, references, config=spec.eval)
+    if spec.eval.metrics:
+        paths = ModelPaths.from_env(root=models_dir)
+        extra = evaluate(ids, texts, references, config=spec.eval, metrics=spec.eval.metrics, paths=paths)
+        evaluation = merge(evaluation, extra)
     metrics = {
         "test": evaluation.corpus,
         "test_per_label": evaluation.per_label,
@@ -181,6 +192,7 @@ def _train_and_score(
             "labeler": spec.eval.labeler,
             "labeler_description": labeler.description,
             "uncertain": spec.eval.uncertain,
+            "metrics": list(spec.eval.metrics),
         },
         "model": {
             "parameters": model.num_parameters(),

@@ -19,7 +19,7 @@ def _check_types(config: object, section: str) -> None:
     """Settings arrive from TOML and JSON too: refuse a wrong type here, with its name, not deep in training."""
     for item in fields(config):  # type: ignore[arg-type]
         value = getattr(config, item.name)
-        kind = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(item.type)]
+        kind = {"int": int, "float": (int, float), "str": str, "bool": bool, "tuple[str, ...]": tuple}[str(item.type)]
         if isinstance(value, bool) and item.type != "bool":
             kind = ()
         _check(section, item.name, value, isinstance(value, kind), f"a value of type {item.type}")
@@ -82,8 +82,16 @@ class EvalConfig:
     uncertain: str = "positive"
     """CheXpert 'uncertain' counted as positive (f1chexbert, CAME-Grad) or negative (R2GenCMN)."""
     meteor: bool = True
+    metrics: tuple[str, ...] = ()
+    """Extra metric families a run computes on its test outputs (model-based ones: "bertscore",
+    "radgraph", ...; the NLG metrics and CE are always computed). Sorted, so their order does not
+    change a run's id; absent from the id when empty, so ids of earlier runs stay valid. Their
+    weights come from a models folder, a path outside the id."""
 
     def __post_init__(self) -> None:
+        metrics = self.metrics.split(",") if isinstance(self.metrics, str) else self.metrics
+        if isinstance(metrics, list | tuple) and all(isinstance(m, str) for m in metrics):
+            object.__setattr__(self, "metrics", tuple(sorted({m.strip() for m in metrics if m.strip()})))
         _check_types(self, "eval")
         _check(
             "eval", "uncertain", self.uncertain, self.uncertain in UNCERTAIN_POLICIES, " or ".join(UNCERTAIN_POLICIES)

@@ -38,6 +38,8 @@ class Job:
     data_root: str | None
     device: str | None
     threads: int
+    models_dir: str | None = None
+    """Weights of the extra metric families (a path: never part of a run's identity)."""
 
     @property
     def run_spec(self) -> RunSpec:
@@ -60,6 +62,7 @@ class Job:
                 Path(self.results),
                 data_root=Path(self.data_root) if self.data_root else None,
                 device=self.device,
+                models_dir=Path(self.models_dir) if self.models_dir else None,
             )
         finally:
             torch.set_num_threads(previous)
