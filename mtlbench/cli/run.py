@@ -348,9 +348,9 @@ def run_command(
             folder=slurm_folder or results / "slurm",
         ),
     )
+    check_metrics(specs, models_dir)
     root = resolve_data_root(data_root)
     check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
-    check_metrics(specs, models_dir)
     try:
         with _terminate_as_interrupt():
             run_benchmark(

@@ -37,6 +37,14 @@ def test_extra_metrics_join_the_run_id_only_when_given() -> None:
         expand(GridSpec(eval=EvalConfig(metrics=("bertscroe",))))
 
 
+def test_a_grid_whose_extra_metrics_cannot_run_stops_before_any_run(tmp_path: Path) -> None:
+    results = tmp_path / "res"
+    args = ["run", "--eval-metrics", "bertscore", "--models-dir", str(tmp_path), "--results", str(results)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and "eval.metrics bertscore: BERTScore (RadEval): missing" in result.output
+    assert "distilbert-base-uncased" in result.output and not results.exists()
+
+
 @pytest.fixture
 def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Tiny BERTScore models of both conventions, in a models folder."""
