@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mtlbench.cli.options import models_dir_option
 from mtlbench.metrics import ModelPaths
 from mtlbench.runner.rescore import ADDED, REFUSED, rescore_store
 
@@ -18,12 +19,7 @@ from mtlbench.runner.rescore import ADDED, REFUSED, rescore_store
     required=True,
     help="Metric families to add, comma-separated (`mtlbench list metrics`), e.g. bertscore,radgraph.",
 )
-@click.option(
-    "--models-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Folder of the model-based metrics' local weights (default $MTLBENCH_MODELS).",
-)
+@models_dir_option
 def rescore_command(results: Path, metric_names: str, models_dir: Path | None) -> None:
     """Score every done run in RESULTS with more metric families, from its stored generated reports.
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from mtlbench.cli.options import models_dir_option
 from mtlbench.data import DATASETS
 from mtlbench.data.schema import UNCERTAIN_POLICIES
 from mtlbench.data.sources import resolve_data_root
@@ -190,12 +191,7 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
     help="Extra metric families every run computes on its test outputs, e.g. bertscore,radgraph "
     "(`mtlbench list metrics`; part of the run ids when given). Their weights: --models-dir.",
 )
-@click.option(
-    "--models-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Folder of the model-based metrics' local weights (default $MTLBENCH_MODELS; not part of run ids).",
-)
+@models_dir_option
 @click.option(
     "--backbone-opt",
     "backbone_opts",
