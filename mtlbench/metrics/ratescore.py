@@ -47,7 +47,7 @@ ENTITY_TYPES = ("ABNORMALITY", "NON-ABNORMALITY", "DISEASE", "NON-DISEASE", "ANA
 NO_ENTITY = 0.5
 """The package's score of a pair where either report has no entity."""
 TOKENIZER_FILES = ("tokenizer.json", "spm.model", "vocab.txt")
-INSTALL = 'pip install "mtlbench[ratescore]"'
+INSTALL = 'pip install "mtlbench[ratescore]" (on Python < 3.12 this brings spaCy 3.7, hence numpy < 2)'
 
 
 def _version(package: str) -> str | None:
