@@ -5,7 +5,8 @@
         status.json      {"state": "running" | "done" | "failed", "reason", "traceback", "started", "finished",
                           "attempts", "completions", "host", "pid", "scheduler_job", "environment": {...versions}}
         metrics.json     {"test": {metric: value}, "val": {...}, "best_epoch", "epochs", "diagnostics",
-                          "eval": {"labeler", "uncertain"}}
+                          "eval": {"labeler", "uncertain", "metrics" (the extra families the run computed),
+                                   "added_metrics" (those `mtlbench rescore` added later)}}
         examples.jsonl   one line per test example: {"id", "generated", "reference",
                           "labels_generated", "labels_reference", "stats": {...sufficient statistics}}
         train_log.jsonl  one line per logged step or epoch ("resume" marks a restart from the checkpoint)

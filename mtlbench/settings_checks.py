@@ -18,10 +18,11 @@ def check_setting(section: str, name: str, value: object, ok: bool, expected: st
 
 
 def check_setting_types(config: object, section: str) -> None:
-    """Every field of the dataclass ``config`` holds a value of its annotated type (int, float, str, bool)."""
+    """Every field of the dataclass ``config`` holds a value of its annotated type (int, float, str, bool,
+    tuple of str)."""
     for item in fields(config):  # type: ignore[arg-type]
         value = getattr(config, item.name)
-        kind = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(item.type)]
+        kind = {"int": int, "float": (int, float), "str": str, "bool": bool, "tuple[str, ...]": tuple}[str(item.type)]
         if isinstance(value, bool) and item.type != "bool":
             kind = ()
         check_setting(section, item.name, value, isinstance(value, kind), f"a value of type {item.type}")

@@ -10,6 +10,7 @@ from mtlbench.cli.describe import describe_command
 from mtlbench.cli.eval import eval_command
 from mtlbench.cli.listing import list_command
 from mtlbench.cli.report import report_command
+from mtlbench.cli.rescore import rescore_command
 from mtlbench.cli.run import run_command
 from mtlbench.cli.show import show_command
 from mtlbench.cli.status import status_command
@@ -36,6 +37,7 @@ def cli() -> None:
       mtlbench run                      the default grid on the embedded synthetic data
       mtlbench run --methods all --datasets mimic,iu --seeds 5
       mtlbench report results/          significance-tested leaderboards of a result store
+      mtlbench rescore results/ --metrics bertscore   add metrics to finished runs
       mtlbench list methods             what can be benchmarked (plugins included)
       mtlbench describe cagrad          a method's reference, hyper-parameters and ranges
     """
@@ -49,6 +51,7 @@ for command in (
     show_command,
     report_command,
     eval_command,
+    rescore_command,
     data_group,
 ):
     cli.add_command(command)

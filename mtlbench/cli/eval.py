@@ -10,6 +10,7 @@ import click
 from tabulate import tabulate
 
 from mtlbench.chexpert import UNCERTAIN_POLICIES
+from mtlbench.cli.options import models_dir_option
 from mtlbench.data import Tokenizer
 from mtlbench.errors import MtlbenchError
 from mtlbench.metrics import LABELERS, METRICS, ModelPaths, evaluate, family_status
@@ -77,12 +78,7 @@ def _labeler(name: str, checkpoint: Path | None, bert_dir: Path | None, paths: M
     show_default=True,
     help="Metric families, comma-separated (`mtlbench list metrics`), 'all', or 'available' (all that can run here).",
 )
-@click.option(
-    "--models-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Folder of the model-based metrics' local weights (default $MTLBENCH_MODELS).",
-)
+@models_dir_option
 @click.option(
     "--per-example",
     "--per-sample",

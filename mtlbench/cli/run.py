@@ -11,9 +11,11 @@ from typing import Any
 
 import click
 
+from mtlbench.cli.options import models_dir_option
 from mtlbench.data import DATASETS
 from mtlbench.data.sources import resolve_data_root
-from mtlbench.errors import DataError
+from mtlbench.errors import DataError, MtlbenchError
+from mtlbench.metrics import ModelPaths, family_status
 from mtlbench.runner.benchmark import run_benchmark
 from mtlbench.runner.executors.base import ExecutorOption
 from mtlbench.runner.executors.factory import EXECUTORS, executor_options, make_executor
@@ -39,6 +41,18 @@ def check_datasets(specs: list[RunSpec], data_root: Path | None) -> None:
             problems.append(str(err))
     if problems:
         raise DataError("\n".join(problems))
+
+
+def check_metrics(specs: list[RunSpec], models_dir: Path | None) -> None:
+    """Refuse, before any run trains, a grid whose extra metric families cannot run here (package or
+    weights missing): one line per family, saying what to install or where to put what."""
+    wanted = sorted({name for spec in specs for name in spec.eval.metrics})
+    if not wanted:
+        return
+    status = family_status(ModelPaths.from_env(root=models_dir))
+    problems = [f"eval.metrics {name}: {status[name]}" for name in wanted if status.get(name)]
+    if problems:
+        raise MtlbenchError("\n".join(problems))
 
 
 class Interrupted(click.ClickException):
@@ -93,6 +107,7 @@ def _with_options(command: Callable) -> Callable:
 @click.command("run")
 @click.argument("grid_file", required=False, type=click.Path(path_type=Path))
 @_with_options
+@models_dir_option
 @click.option(
     "--results",
     type=click.Path(path_type=Path),
@@ -132,6 +147,7 @@ def run_command(
     grid_file: Path | None,
     results: Path,
     data_root: Path | None,
+    models_dir: Path | None,
     executor: str,
     log_to: str,
     device: str | None,
@@ -162,6 +178,7 @@ def run_command(
     check_installed(kinds)
     group = grid_file.stem if grid_file else results.resolve().name  # the grid, as the trackers group runs
     trackers = TrackerSettings(kinds, str((results / "trackers").resolve()), group)
+    check_metrics(specs, models_dir)
     root = resolve_data_root(data_root)
     check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
     try:
@@ -175,6 +192,7 @@ def run_command(
                 data_root=root,
                 device=device,
                 trackers=trackers,
+                models_dir=models_dir,
             )
     except KeyboardInterrupt:
         raise Interrupted("interrupted: finished runs are kept; run the same command again to resume") from None

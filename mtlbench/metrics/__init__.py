@@ -1,6 +1,6 @@
 """RRG metrics: NLG through pycocoevalcap, clinical efficacy through report labelers."""
 
-from mtlbench.metrics import model_families  # noqa: F401  (registers BERTScore, SembScore, RadGraph, RadCliQ)
+from mtlbench.metrics import model_families  # noqa: F401  (registers BERTScore, SembScore, RadGraph, RadCliQ, RaTEScore)
 from mtlbench.metrics.evaluate import Evaluation, evaluate, family_status
 from mtlbench.metrics.families import METRICS, MetricFamily
 from mtlbench.metrics.labelers import LABELERS

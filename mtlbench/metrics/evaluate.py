@@ -39,6 +39,30 @@ def _default_families(nlg: Sequence[str] | None, config: EvalConfig) -> list[str
     return [NLG_FAMILIES[name] for name in NLG_FAMILIES if name in wanted]
 
 
+ALWAYS = (*NLG_FAMILIES.values(), "ce")
+"""Families every run computes; a grid's ``eval.metrics`` names only families beyond them."""
+
+
+def extra_families(names: Sequence[str]) -> tuple[str, ...]:
+    """The registry names of a grid's extra metric families, sorted; refuses unknown ones and those always run."""
+    canonical = sorted({METRICS.canonical(name) for name in names})
+    always = [name for name in canonical if name in ALWAYS]
+    if always:
+        raise MtlbenchError(
+            f"eval.metrics {always}: every run computes {', '.join(ALWAYS)} already; list only the extra "
+            f"families (`mtlbench list metrics`), e.g. bertscore,radgraph"
+        )
+    return tuple(canonical)
+
+
+def merge(base: Evaluation, extra: Evaluation) -> Evaluation:
+    """``base`` with ``extra``'s corpus figures and per-example statistics added (same examples, same order)."""
+    if [row["id"] for row in base.per_example] != [row["id"] for row in extra.per_example]:
+        raise MtlbenchError("cannot merge evaluations of different examples")
+    rows = [row | {"stats": row["stats"] | more["stats"]} for row, more in zip(base.per_example, extra.per_example)]
+    return Evaluation(base.corpus | extra.corpus, base.per_label | extra.per_label, rows)
+
+
 def family_status(paths: ModelPaths | None = None) -> dict[str, str | None]:
     """Every registered metric family: None if it can run here, else the one-line reason why not."""
     paths = paths or ModelPaths.from_env()

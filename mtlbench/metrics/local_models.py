@@ -8,6 +8,8 @@ on the Hugging Face hub, so a user downloads once, on any machine, and copies th
     $MTLBENCH_MODELS/distilbert-base-uncased/      BERTScore, RadEval's convention
     $MTLBENCH_MODELS/distilroberta-base/           BERTScore, RadCliQ's convention
     $MTLBENCH_MODELS/radgraph/                     RadGraph (radgraph.tar.gz of RRG_scorers, unpacked)
+    $MTLBENCH_MODELS/RaTE-NER-Deberta/             RaTEScore's NER model (Angelakeke/RaTE-NER-Deberta)
+    $MTLBENCH_MODELS/BioLORD-2023-C/               RaTEScore's entity encoder (FremyCompany/BioLORD-2023-C)
 
 ``$MTLBENCH_CHEXBERT`` and ``$MTLBENCH_BERT`` (the CheXbert labeler's variables) still name
 CheXbert's two files directly and win over the folder. Every transformers model is read with

@@ -1,4 +1,4 @@
-"""Metric families that need model weights: BERTScore, SembScore, F1RadGraph, RadCliQ-v1.
+"""Metric families that need model weights: BERTScore, SembScore, F1RadGraph, RadCliQ-v1, RaTEScore.
 
 Each stores per-example scores in the examples' ``stats`` (the statistics module bootstraps and
 tests them like every other metric) and its corpus figure is their mean. They run when named
@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mtlbench.metrics import bertscore as bs
-from mtlbench.metrics import chexbert, nlg, radcliq, radgraph
+from mtlbench.metrics import chexbert, nlg, radcliq, radgraph, ratescore
 from mtlbench.metrics.families import METRICS, EvalInput, MetricFamily
 from mtlbench.metrics.local_models import ModelPaths, missing_files
 
@@ -151,3 +151,18 @@ class RadCliQ(_ModelFamily):
         scores = radcliq.radcliq_v1(components)
         rows = [{"radcliq_v1": float(s), "radgraph_combined": float(c)} for s, c in zip(scores, combined)]
         return {"RadCliQ_v1": _mean(scores), "RadGraph_combined": _mean(combined)}, rows
+
+
+@METRICS.register("ratescore")
+class RaTEScore(_ModelFamily):
+    """RaTEScore (Zhao et al. 2024): entity-aware report similarity, RaTE-NER + BioLORD-2023-C (RaTEScore package)."""
+
+    keys = ("RaTEScore",)
+
+    @classmethod
+    def unavailable(cls, paths: ModelPaths) -> str | None:
+        return ratescore.missing(paths)
+
+    def compute(self, data: EvalInput) -> Result:
+        scores = ratescore.ratescore(data.predictions, data.references, data.paths)
+        return {"RaTEScore": _mean(scores)}, [{"ratescore": s} for s in scores]

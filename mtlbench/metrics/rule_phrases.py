@@ -25,7 +25,7 @@ _MEDIASTINAL_ORGAN = (
     r"|\bmediastin(?:um|al)(?: (?:silhouette|contours?|configuration|width|structures))?"
     r"|\bpericardial silhouette"
 )
-_BOTH = r"\bcardiac and mediastinal (?:contours?|silhouettes?)"
+_BOTH = r"\bcardiac and mediastinal (?:contours?|silhouettes?|structures|borders|xxxx)"
 
 ORGANS: dict[str, tuple[str, ...]] = {
     "Cardiomegaly": (_CARDIAC_ORGAN, _BOTH),
@@ -89,7 +89,13 @@ MENTIONS: dict[str, tuple[str, ...]] = {
     "Pneumonia": (r"\bpneumonia", r"\binfectio\w*"),
     "Atelectasis": (r"\batelecta\w*", r"\bcollapse\w*"),
     "Pneumothorax": (r"\bpneumothora\w*",),
-    "Pleural Effusion": (r"\beffusions?\b", r"\bpleural fluid"),
+    "Pleural Effusion": (
+        r"\beffusions?\b",
+        r"\bpleural fluid",
+        # ours: fluid in a fissure is pleural fluid ("minimal fluid within the right horizontal fissure")
+        r"\bfluid (?:with)?in (?:the )?(?:\w+ ){0,2}fissures?\b",
+        r"\bfissural fluid",
+    ),
     "Pleural Other": (
         r"\bpleural thickening",
         r"\bfibrosis",
@@ -124,6 +130,9 @@ MENTIONS: dict[str, tuple[str, ...]] = {
         r"\bmediport",
         r"\bport-?a-?cath",
         r"\bstimulator",
+        # ours: a pacemaker's parts named without the word ("cardiac XXXX generator with atrial and ventricular leads")
+        r"\bgenerator\b",
+        r"\b(?:atrial|ventricular|pacer|pacemaker|pacing|transvenous|epicardial) (?:pacing )?(?:leads?|wires?)\b",
         # ours: IU anonymises many device names ("right chest XXXX with tip at the cavoatrial junction")
         r"\b(?:with (?:its |the )?|catheter |tube |line )tip\b",
         r"\btip (?:is |projects |projecting |overlies |overlying |terminat\w* |in the |at the )",
@@ -133,7 +142,11 @@ MENTIONS: dict[str, tuple[str, ...]] = {
 UNMENTIONS: dict[str, tuple[str, ...]] = {
     "Pleural Effusion": (r"\bpericardial effusions?",),
     # CheXpert vetoes "calcified nodul"; "calcified pulmonary nodules" are the same benign granulomas
-    "Lung Lesion": (r"\bcalcified (?:\w+ )?nodul\w*", r"\bmassive"),
+    "Lung Lesion": (
+        r"\bcalcified (?:\w+ )?nodul\w*",
+        r"\bmassive",
+        r"\breticul\w*[- ]?nodular",  # ours: a reticulonodular pattern is interstitial, not a lesion
+    ),
     "Lung Opacity": (
         r"\bpleural scar\w*",
         r"\bpleural[ -]parenchymal scar\w*",
@@ -199,7 +212,16 @@ OTHER_FINDINGS: tuple[str, ...] = (
     r"\bradiopaque",
     r"\baerophagia",
     r"\barthropathy",
+    # ours: the same findings in the words IU reports use for them
+    r"\barthrit\w*",  # "arthritic changes of the spine": arthropathy
+    r"\bspondylo\w*",  # "thoracic spondylosis": degenerative
+    r"\bsyndesmophyt\w*",  # as osteophytosis
+    r"\bspurs?\b|\bspurring",  # "endplate spurring": osteophytes
+    r"(?:dextro|levo)[- ]?curvature|\bspin(?:e|al) curvature|\bcurvature of the (?:\w+ ){0,2}spine",  # scoliosis
 )
+
+OTHER_UNMENTIONS: tuple[str, ...] = (r"\bprominen\w* (?:\w+ ){0,2}fat\b",)
+"""Not a finding though a No Finding phrase overlaps: a prominent (epicardial) fat pad is a normal variant."""
 
 ALWAYS_UNCERTAIN: dict[str, tuple[str, ...]] = {
     # CheXpert's post-negation uncertainty rules make these uncertain whenever they are not negated
@@ -219,9 +241,18 @@ PRE_NEGATION_UNCERTAIN_AFTER = (
     r"|^\W*(?:(?:is|are|was|were) )?not (?:clearly|well) (?:seen|visualized|evaluated|assessed)"
     r"|^\W*(?:(?:is|are|was|were) )?(?:poorly|incompletely) (?:seen|visualized|evaluated|assessed)"
     r"|^\W*(?:(?:is|are|was|were) )?obscured"
-    # "fractures may not be demonstrated": the study cannot show them, which is no negation
-    r"|^\W*(?:may|might|could|would|can) not (?:be )?(?:seen|demonstrated|visualized|detected|apparent|evident)"
 )
+NOT_ASSERTED_BEFORE = (
+    r"\b(?:evaluat\w*|assess\w*|look\w*|screen\w*) for\b|\bdetect(?:ing|ion of)?\b|\bsensitive (?:for|to)\b"
+)
+NOT_ASSERTED_WORDS = 6
+NOT_ASSERTED_AFTER = (
+    r"^\W*(?:(?:is|are) )?(?:may|might|could|would|can) not (?:be )?(?:seen|demonstrated|visualized|detected|apparent|"
+    r"evident|visible)"
+)
+"""Ours: what a study can or cannot show, said of no finding in particular, is no mention at all: "evaluation
+for pleural fluid limited", "CT is more sensitive in detecting small nodules", "please note that fractures may
+not be demonstrated" (a disclaimer many IU reports end with; uncertain before this rule)."""
 NEGATION_BEFORE = (
     r"\bno\b|\bnot\b|\bwithout\b|\bnegative for\b|\bfree of\b|\bclear of\b|\babsence of\b|\babsent\b"
     r"|\bresolution of\b|\bresolved\b|\bremoval of\b|\bremoved\b|\brather than\b|\bnever\b|\bdenies\b"
@@ -244,6 +275,12 @@ ALTERNATIVE = r"\b(?:or|andor|versus|vs)\b"
 """CheXpert: "XXX or YYY" and "XXX versus YYY" are uncertain (when not negated). "XXX/YYY" is not:
 IU writes synonyms that way ("pacemaker/ICD") as often as alternatives."""
 ALTERNATIVE_BEFORE, ALTERNATIVE_AFTER = 3, 1
+SLASH = r"\s?/\s?"
+"""Two mentions of DIFFERENT observations joined by a slash are alternatives ("atelectasis/airspace disease",
+"scarring/atelectasis"): uncertain unless negated. Of the same one they are synonyms ("pacemaker/ICD",
+"nodule/mass") and keep their code; so are the names of chronic scarring, whichever observation CheXpert
+files them under ("pleural thickening/scarring", "fibrosis/scar")."""
+SCARRING = r"thicken|scar|fibros"
 """How many words before / after a mention an alternative ("or") may sit to coordinate with it:
 "atelectasis or scarring", "effusion or pleural thickening"; not "opacity may represent A or B"."""
 

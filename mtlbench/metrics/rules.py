@@ -9,9 +9,12 @@ Like CheXpert (Irvin et al. 2019) it works in three stages, on raw or R2Gen-clea
    CheXpert's "No Finding" list of other findings (granuloma, degenerative changes, ...).
 2. Classification of each mention in its clause, in CheXpert's order: pre-negation uncertainty
    ("cannot exclude", "no new"), negation ("no", "without", "... is not seen"; not "no
-   change in"), post-negation uncertainty ("possible", "may", "X or Y", "X versus Y");
-   otherwise positive. A clause ends at a sentence end, ";" and words that start a new
-   statement ("but", "which", "there is", "and the").
+   change in"), post-negation uncertainty ("possible", "may", "X or Y", "X versus Y", two
+   observations joined by a slash); otherwise positive. A clause ends at a sentence end, ";"
+   and words that start a new statement ("but", "which", "there is", "and the"); a negation's
+   reach also ends at a comma once its statement was closed by a verb. Before all of these, a
+   phrase the clause only says the study can or cannot show ("evaluation for effusion",
+   "fractures may not be demonstrated") is no mention.
 3. Aggregation per observation, CheXpert's rules: {neg, unc} -> unc, {neg, pos} -> pos,
    {unc, pos} -> pos; a positive or uncertain "chf" / "heart failure" adds an uncertain
    Cardiomegaly; "No Finding" is positive exactly when no observation other than Support
@@ -21,8 +24,10 @@ CheXpert classifies on dependency parses (NegBio); these are regular expressions
 clauses, so scopes are approximate. Deliberate deviations: an organ mention without a size
 statement is no mention ("heart size is stable" stays blank; CheXpert says uncertain);
 sternotomy wires, surgical clips and skin markers are not Support Devices; "likely" is
-positive (as in CheXpert) but "suggest", "unlikely" are uncertain. Tables name it a
-rule-based approximation, never CheXpert.
+positive (as in CheXpert) but "suggest", "unlikely" are uncertain; the not-a-mention stage and
+the slash rule are ours. Measured against 200 hand-labelled IU X-Ray reports in
+``benchmarks/labeler_agreement.md`` (held-out micro-F1 0.961, No Finding 100/100). Tables name
+it a rule-based approximation, never CheXpert.
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ def _compile() -> _Compiled:
     phrases = dict(P.MENTIONS) | {P.OTHER: P.OTHER_FINDINGS}
     return _Compiled(
         mentions={name: tuple((anchor(p), re.compile(p)) for p in patterns) for name, patterns in phrases.items()},
-        unmentions={name: _union(phrases) for name, phrases in P.UNMENTIONS.items()},
+        unmentions={name: _union(phrases) for name, phrases in (P.UNMENTIONS | {P.OTHER: P.OTHER_UNMENTIONS}).items()},
         organs={name: _union(phrases) for name, phrases in P.ORGANS.items()},
         states={
             name: re.compile(
@@ -92,6 +97,10 @@ def _compile() -> _Compiled:
 
 
 _C = _compile()
+_NOT_ASSERTED_BEFORE = re.compile(P.NOT_ASSERTED_BEFORE)
+_NOT_ASSERTED_AFTER = re.compile(P.NOT_ASSERTED_AFTER)
+_SLASH = re.compile(P.SLASH)
+_SCARRING = re.compile(P.SCARRING)
 _PRE_UNC_BEFORE = re.compile(P.PRE_NEGATION_UNCERTAIN_BEFORE)
 _PRE_UNC_AFTER = re.compile(P.PRE_NEGATION_UNCERTAIN_AFTER)
 _NEG_BEFORE = re.compile(P.NEGATION_BEFORE)
@@ -138,6 +147,14 @@ def negation_scope(before: str) -> str:
     return before
 
 
+def asserted(before: str, after: str) -> bool:
+    """False for a phrase the clause does not say is there or not: what a study can show ("evaluation for
+    effusion", "fractures may not be demonstrated"). The cue must be within ``NOT_ASSERTED_WORDS`` words
+    before the phrase, with no comma between."""
+    near = " ".join(before[before.rfind(",") + 1 :].split()[-P.NOT_ASSERTED_WORDS :])
+    return not (_NOT_ASSERTED_BEFORE.search(near) or _NOT_ASSERTED_AFTER.search(after))
+
+
 def classify(before: str, after: str) -> float:
     """POS, NEG or UNC of a mention from its clause's text before and after it."""
     if _PRE_UNC_BEFORE.search(before) or _PRE_UNC_AFTER.search(after):
@@ -162,7 +179,11 @@ def _size_statement(name: str, clause: str, start: int, end: int) -> tuple[re.Ma
     size"). Words between organ and statement count as context before the statement ("is not").
     """
     state = _C.states[name]
-    near = [m for m in state.finditer(clause, end) if len(clause[end : m.start()].split()) <= P.ORGAN_AFTER_WORDS]
+    near = [
+        m
+        for m in state.finditer(clause, end)
+        if len(clause[end : m.start()].split()) <= P.ORGAN_AFTER_WORDS and not _owned_by_other(name, clause, m.end())
+    ]
     if near:  # a normal statement outranks a stable one: CheXpert tries negation before uncertainty
         match = min(near, key=lambda m: (m.lastgroup == "stable", m.start()))
         return match, clause[:start] + " " + clause[end : match.start()], clause[match.end() :]
@@ -172,6 +193,16 @@ def _size_statement(name: str, clause: str, start: int, end: int) -> tuple[re.Ma
     if preceding:
         return preceding[-1], clause[: preceding[-1].start()], clause[end:]
     return None
+
+
+def _owned_by_other(name: str, clause: str, end: int) -> bool:
+    """True when a statement ending at ``end`` modifies the next organ, of another observation: in "stable
+    cardiomediastinal silhouette with normal heart size" "normal" is said of the heart, not the silhouette."""
+    return any(
+        pattern.match(clause, end + 1) or pattern.match(clause, end)
+        for other, pattern in _C.organs.items()
+        if other != name
+    )
 
 
 def _organ_codes(name: str, clause: str) -> list[float]:
@@ -194,6 +225,17 @@ def _organ_codes(name: str, clause: str) -> list[float]:
     return codes
 
 
+def _slash_alternative(name: str, match: re.Match[str], matches: list[tuple[str, re.Match[str]]], clause: str) -> bool:
+    """True when a slash joins this mention to one of another observation ("atelectasis/airspace disease")."""
+    for other, m in matches:
+        if other == name or (_SCARRING.search(match.group(0)) and _SCARRING.search(m.group(0))):
+            continue
+        left, right = (match, m) if match.end() <= m.start() else (m, match)
+        if left.end() <= right.start() and _SLASH.fullmatch(clause[left.end() : right.start()]):
+            return True
+    return False
+
+
 def mention_codes(report: str) -> dict[str, list[float]]:
     """Every classified mention of ``report``, per observation (``rule_phrases.OTHER`` included)."""
     text = normalise(report)
@@ -203,16 +245,24 @@ def mention_codes(report: str) -> dict[str, list[float]]:
     ]
     for start, end in clauses(text):
         clause = text[start:end]
-        for name, pattern in possible:
-            for match in pattern.finditer(clause):
-                if _vetoed(name, clause, match.start(), match.end()):
-                    continue
-                code = classify(clause[: match.start()], clause[match.end() :])
-                found.setdefault(name, []).append(code)
-                if match.group(0) in ("chf", "heart failure") and code != NEG:
-                    found.setdefault("Cardiomegaly", []).append(UNC)  # CheXpert's exception
+        matches = [
+            (name, match)
+            for name, pattern in possible
+            for match in pattern.finditer(clause)
+            if not _vetoed(name, clause, match.start(), match.end())
+            and asserted(clause[: match.start()], clause[match.end() :])
+        ]
+        for name, match in matches:
+            code = classify(clause[: match.start()], clause[match.end() :])
+            if code == POS and _slash_alternative(name, match, matches, clause):
+                code = UNC
+            found.setdefault(name, []).append(code)
+            if match.group(0) in ("chf", "heart failure") and code != NEG:
+                found.setdefault("Cardiomegaly", []).append(UNC)  # CheXpert's exception
         for name, pattern in _C.always_uncertain.items():
             for match in pattern.finditer(clause):
+                if not asserted(clause[: match.start()], clause[match.end() :]):
+                    continue
                 code = classify(clause[: match.start()], clause[match.end() :])
                 found.setdefault(name, []).append(NEG if code == NEG else UNC)
         for name in _C.organs:

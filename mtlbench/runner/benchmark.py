@@ -29,6 +29,7 @@ def run_benchmark(
     device: str | None = None,
     stream: TextIO | None = None,
     trackers: TrackerSettings | None = None,
+    models_dir: Path | None = None,
 ) -> list[RunSpec]:
     """Run ``specs`` (after ``tune`` trials per method group, when > 0); returns the final specs.
 
@@ -51,10 +52,22 @@ def run_benchmark(
             device,
             stream,
             trial_trackers,
+            models_dir,
         )
         specs = apply_selection(specs, trials, _validation_score(trial_store))
         _reuse_trials(specs, trial_store, ResultStore(results))
-    _run_stage("grid", list(specs), ResultStore(results), executor, rerun_failed, data_root, device, stream, trackers)
+    _run_stage(
+        "grid",
+        list(specs),
+        ResultStore(results),
+        executor,
+        rerun_failed,
+        data_root,
+        device,
+        stream,
+        trackers,
+        models_dir,
+    )
     return list(specs)
 
 
@@ -68,6 +81,7 @@ def _run_stage(
     device: str | None,
     stream: TextIO | None,
     trackers: TrackerSettings | None = None,
+    models_dir: Path | None = None,
 ) -> None:
     store.register(specs)
     for line in store.changed_defaults(specs):
@@ -76,7 +90,16 @@ def _run_stage(
     progress = GridProgress(total=len(specs), done=len(specs) - len(todo), store=store, stream=stream, name=name)
     progress.start(store.root, todo)
     try:
-        run_grid(todo, store.root, executor, data_root=data_root, device=device, progress=progress, trackers=trackers)
+        run_grid(
+            todo,
+            store.root,
+            executor,
+            data_root=data_root,
+            device=device,
+            progress=progress,
+            trackers=trackers,
+            models_dir=models_dir,
+        )
     except BaseException:
         progress.finish(interrupted=True)
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from mtlbench.data import DATASETS
 from mtlbench.errors import MtlbenchError
 from mtlbench.methods import METHODS
 from mtlbench.metrics.config import EvalConfig
+from mtlbench.metrics.evaluate import extra_families
 from mtlbench.runner.spec import RunSpec, freeze_params
 from mtlbench.train.config import TrainConfig
 
@@ -55,6 +57,7 @@ def expand(grid: GridSpec) -> list[RunSpec]:
     for name in methods:
         for params in variants.get(name, ({},)):
             check_method_params(name, params)
+    evaluation = dataclasses.replace(grid.eval, metrics=extra_families(grid.eval.metrics))
     options = {DATASETS.canonical(name): dict(values) for name, values in grid.data_options.items()}
     return [
         RunSpec(
@@ -68,7 +71,7 @@ def expand(grid: GridSpec) -> list[RunSpec]:
             data_options=freeze_params(DATASETS.get(dataset).identity_options() | options.get(dataset, {})),
             backbone_options=freeze_params(check_backbone_options(grid.backbone_options)),
             train=grid.train,
-            eval=grid.eval,
+            eval=evaluation,
         )
         for dataset in datasets
         for backbone in backbones

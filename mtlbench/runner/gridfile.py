@@ -269,6 +269,14 @@ GRID_OPTIONS: tuple[GridOption, ...] = (
     ),
     GridOption("meteor", "eval", "meteor", "METEOR needs Java.", type=bool, default=EvalConfig.meteor, flag=True),
     GridOption(
+        "eval_metrics",
+        "eval",
+        "metrics",
+        "Extra metric families every run computes on its test outputs, e.g. bertscore,radgraph "
+        "(`mtlbench list metrics`; part of the run ids when given). Their weights: --models-dir.",
+        default="",
+    ),
+    GridOption(
         "tune",
         None,
         "tune",

@@ -18,7 +18,8 @@ from mtlbench.data import DATASETS, Tokenizer, attach_labels
 from mtlbench.data.cache import label_cache_dir
 from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
-from mtlbench.metrics import LABELERS, evaluate
+from mtlbench.metrics import LABELERS, ModelPaths, evaluate
+from mtlbench.metrics.evaluate import merge
 from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
 from mtlbench.runner.spec import RunSpec
@@ -38,8 +39,12 @@ def run_one(
     device: str | None = None,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
     trackers: TrackerSettings | None = None,
+    models_dir: Path | None = None,
 ) -> str:
     """Train, select, generate and score one run; record it as done or failed (with its reason).
+
+    ``models_dir`` (default $MTLBENCH_MODELS) holds the weights of the extra metric families the
+    spec's ``eval.metrics`` names.
 
     A KeyboardInterrupt or kill leaves the run marked running, so a re-run of the grid redoes it.
     ``trackers``: experiment trackers fed with every training-log entry (not part of the run's identity).
@@ -49,7 +54,7 @@ def run_one(
     folder = store.begin(spec, describe_environment(torch_device))
     feed = TrackerFeed(trackers, spec)
     try:
-        metrics, examples = _train_and_score(spec, folder, data_root, torch_device, on_epoch_end, feed)
+        metrics, examples = _train_and_score(spec, folder, data_root, torch_device, on_epoch_end, feed, models_dir)
     except Exception as err:  # a failing run must not stop the grid: record why and go on
         store.fail(spec, err)
         feed.failed()
@@ -139,6 +144,7 @@ def _train_and_score(
     device: torch.device,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None,
     observe: Callable[[dict[str, Any]], None] = lambda entry: None,
+    models_dir: Path | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     started = time.perf_counter()
     seed_everything(spec.seed)
@@ -178,7 +184,12 @@ def _train_and_score(
         )
     trained = time.perf_counter()
     ids, texts = generate_reports(model, test_loader, device)
-    evaluation = evaluate(ids, texts, prep.splits["test"].reference_texts(), config=spec.eval)
+    references = prep.splits["test"].reference_texts()
+    evaluation = evaluate(ids, texts, references, config=spec.eval)
+    if spec.eval.metrics:
+        paths = ModelPaths.from_env(root=models_dir)
+        extra = evaluate(ids, texts, references, config=spec.eval, metrics=spec.eval.metrics, paths=paths)
+        evaluation = merge(evaluation, extra)
     metrics = {
         "test": evaluation.corpus,
         "test_per_label": evaluation.per_label,
@@ -191,6 +202,7 @@ def _train_and_score(
             "labeler": spec.eval.labeler,
             "labeler_description": labeler.description,
             "uncertain": spec.eval.uncertain,
+            "metrics": list(spec.eval.metrics),
         },
         "model": {
             "parameters": model.num_parameters(),

@@ -46,6 +46,9 @@ class RunSpec:
         if not self.backbone_options:  # absent when unused, so run ids of earlier stores stay valid
             del out["backbone_options"]
         out["tuning"] = dict(self.tuning)
+        out["eval"]["metrics"] = list(self.eval.metrics)
+        if not self.eval.metrics:  # absent when unused, so run ids of earlier stores stay valid
+            del out["eval"]["metrics"]
         return out
 
     @classmethod

@@ -128,6 +128,7 @@ _MODEL: tuple[MetricDef, ...] = (
         note=f"RadCliQ-v1 is the mean per-report score (lower is better; its BERTScore uses {_IDF_NOTE})",
         optional=True,
     ),
+    MetricDef("RaTEScore", "RaTE", MODEL, ("ratescore",), _mean("ratescore"), optional=True),
 )
 METEOR_MEAN = MetricDef(
     "METEOR",

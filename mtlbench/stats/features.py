@@ -36,8 +36,18 @@ BLOCK_WIDTHS: dict[str, int] = {
     "radgraph": 3,  # F1RadGraph rewards: simple, partial, complete
     "radgraph_combined": 1,  # RadCliQ's (entity F1 + relation F1) / 2
     "radcliq_v1": 1,  # RadCliQ-v1 per report (lower is better)
+    "ratescore": 1,  # RaTEScore per report
 }
-SCALAR_BLOCKS = ("rouge_l", "cider", "bertscore", "bertscore_radcliq", "semb", "radgraph_combined", "radcliq_v1")
+SCALAR_BLOCKS = (
+    "rouge_l",
+    "cider",
+    "bertscore",
+    "bertscore_radcliq",
+    "semb",
+    "radgraph_combined",
+    "radcliq_v1",
+    "ratescore",
+)
 
 
 class MissingStatistic(ValueError):

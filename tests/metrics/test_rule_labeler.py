@@ -136,8 +136,10 @@ def test_prevalences_on_the_real_iu_train_reports(iu_train: tuple[list[str], np.
     _, codes = iu_train
     found = {name: float(np.mean(np.isin(codes[:, i], [1.0, -1.0]))) for i, name in enumerate(CHEXPERT_LABELS)}
     # measured when the rules were last reviewed by reading their decisions; a change here needs a new review.
-    # 0.440 -> 0.425 when "stable cardiomediastinal silhouette" became uncertain, as CheXpert labels it
-    assert found["No Finding"] == pytest.approx(0.425, abs=0.01)
+    # 0.440 -> 0.425 when "stable cardiomediastinal silhouette" became uncertain, as CheXpert labels it;
+    # 0.425 -> 0.414 with spondylosis, arthritic changes, spurring and spinal curvature as other findings (every
+    # changed decision on the train split, 81 reports, read and judged against the hand-labelled sample's rules)
+    assert found["No Finding"] == pytest.approx(0.414, abs=0.01)
     assert found["Cardiomegaly"] == pytest.approx(0.107, abs=0.01)  # was 0.096: "stable heart" is uncertain now
     assert found["Lung Opacity"] == pytest.approx(0.193, abs=0.015)
     assert found["Atelectasis"] == pytest.approx(0.102, abs=0.01)
@@ -186,8 +188,9 @@ NF, CARDIO, MEDIASTINUM, FRACTURE = (CHEXPERT_LABELS.index(n) for n in ("No Find
         ("No focal consolidation is seen, old rib fracture.", FRACTURE, 1.0),
         ("No acute, displaced rib fractures.", FRACTURE, 0.0),
         ("No pneumothorax, fracture or effusion.", FRACTURE, 0.0),
-        # CheXpert: a study that may not show a finding is uncertain, not negative
-        ("Please note that fractures may not be demonstrated.", FRACTURE, -1.0),
+        # a disclaimer about what the study can show names no fracture (it was uncertain before the hand labels)
+        ("Please note that fractures may not be demonstrated.", FRACTURE, math.nan),
+        ("Limited exam, evaluation for fracture is limited.", FRACTURE, math.nan),
         # CheXpert's post-negation uncertainty for a stable heart or mediastinum, outranked by "normal"
         ("Stable cardiomediastinal silhouette.", MEDIASTINUM, -1.0),
         ("The heart size is unchanged.", CARDIO, -1.0),
@@ -195,9 +198,79 @@ NF, CARDIO, MEDIASTINUM, FRACTURE = (CHEXPERT_LABELS.index(n) for n in ("No Find
     ],
 )
 def test_scopes_and_stable_organs_follow_chexpert(report: str, index: int, code: float) -> None:
-    assert label_report(report)[index] == code
+    found = label_report(report)[index]
+    assert found == code or (math.isnan(code) and math.isnan(found))
 
 
 def test_a_stable_mediastinum_is_a_finding_for_no_finding_as_in_chexpert() -> None:
     assert math.isnan(label_report("Stable cardiomediastinal silhouette. Clear lungs.")[NF])
     assert label_report("Normal cardiomediastinal silhouette. Clear lungs.")[NF] == 1.0
+
+
+CLEAR = {"No Finding": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        # a slash joins alternatives when it joins two observations, synonyms when it joins one
+        (
+            "Bibasilar atelectasis/airspace disease noted.",
+            {"Atelectasis": -1.0, "Lung Opacity": -1.0},
+        ),
+        ("Left base scarring/atelectasis.", {"Atelectasis": -1.0, "Lung Opacity": -1.0}),
+        ("Right basilar infection/pneumonia.", {"Pneumonia": 1.0}),
+        ("Biapical pleural thickening/scarring.", {"Pleural Other": 1.0, "Lung Opacity": 1.0}),
+        # what a study can show is no mention
+        ("Evaluation for pleural fluid is limited. No pneumothorax.", {"Pneumothorax": 0.0} | CLEAR),
+        ("No nodules. CT is more sensitive in detecting small nodules.", {"Lung Lesion": 0.0} | CLEAR),
+        # findings IU names in other words
+        ("Minimal fluid within the right horizontal fissure.", {"Pleural Effusion": 1.0}),
+        (
+            "Left chest cardiac XXXX generator with right atrial and ventricular leads.",
+            {"Support Devices": 1.0} | CLEAR,
+        ),
+        ("Interval removal of cardiac XXXX generator.", {"Support Devices": 0.0} | CLEAR),
+        ("Reticular-nodular opacities in the upper lobes.", {"Lung Opacity": 1.0}),
+        ("The cardiac contours are normal. Thoracic spondylosis.", {"Cardiomegaly": 0.0}),
+        ("Arthritic changes of the spine.", {}),
+        ("Mild dextro curvature of the lower thoracic spine.", {}),
+        ("Prominent left epicardial fat pad. Clear lungs.", CLEAR),
+        (
+            "Cardiac and mediastinal XXXX appear normal.",
+            {"Cardiomegaly": 0.0, "Enlarged Cardiomediastinum": 0.0} | CLEAR,
+        ),
+        # "normal" of the heart size is not said of the silhouette, which stays stable (uncertain)
+        (
+            "Stable cardiomediastinal silhouette with normal heart size.",
+            {"Enlarged Cardiomediastinum": -1.0, "Cardiomegaly": 0.0},
+        ),
+    ],
+)
+def test_decisions_from_the_hand_labelled_development_reports(report: str, expected: dict[str, float]) -> None:
+    assert _labels(report) == expected
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        # the CheXpert labeler's own sample reports and its output for them (stanfordmlgroup/chexpert-labeler,
+        # sample_reports.csv and labeled_reports.csv)
+        (
+            "Heart size normal and lungs are clear. No edema or pneumonia. No effusion",
+            {"Cardiomegaly": 0.0, "Edema": 0.0, "Pneumonia": 0.0, "Pleural Effusion": 0.0} | CLEAR,
+        ),
+        (
+            "1. Left pleural effusion with adjacent atelectasis. Right effusion is also present.\n\n"
+            "2. Cardiomegaly without overt edema.",
+            {"Cardiomegaly": 1.0, "Edema": 0.0, "Atelectasis": 1.0, "Pleural Effusion": 1.0},
+        ),
+        (
+            "Minimal patchy airspace disease within the lingula, may reflect atelectasis or consolidation.",
+            {"Lung Opacity": 1.0, "Consolidation": -1.0, "Atelectasis": -1.0},
+        ),
+        ("1. Stable mild cardiomegaly. 2. Hyperexpanded but clear lungs.", {"Cardiomegaly": 1.0}),
+    ],
+)
+def test_the_chexpert_labelers_own_sample_reports(report: str, expected: dict[str, float]) -> None:
+    assert _labels(report) == expected

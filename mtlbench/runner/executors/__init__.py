@@ -22,12 +22,22 @@ def run_grid(
     device: str | None = None,
     progress: Progress | None = None,
     trackers: TrackerSettings | None = None,
+    models_dir: Path | None = None,
 ) -> list[Outcome]:
     """Run ``specs`` on ``executor``, every run writing into the store at ``results``."""
     root = str(Path(results).resolve())
     data = str(Path(data_root).resolve()) if data_root else None
+    models = str(Path(models_dir).resolve()) if models_dir else None
 
     def make_job(spec: RunSpec, threads: int) -> Job:
-        return Job(spec=spec.to_dict(), results=root, data_root=data, device=device, threads=threads, trackers=trackers)
+        return Job(
+            spec=spec.to_dict(),
+            results=root,
+            data_root=data,
+            device=device,
+            threads=threads,
+            trackers=trackers,
+            models_dir=models,
+        )
 
     return executor.run(specs, make_job, progress)

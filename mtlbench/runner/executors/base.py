@@ -42,6 +42,8 @@ class Job:
     threads: int
     trackers: TrackerSettings | None = None
     """Experiment trackers to feed (not part of the run's identity)."""
+    models_dir: str | None = None
+    """Weights of the extra metric families (a path: never part of a run's identity)."""
 
     @property
     def run_spec(self) -> RunSpec:
@@ -65,6 +67,7 @@ class Job:
                 data_root=Path(self.data_root) if self.data_root else None,
                 device=self.device,
                 trackers=self.trackers,
+                models_dir=Path(self.models_dir) if self.models_dir else None,
             )
         finally:
             torch.set_num_threads(previous)
