@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mtlbench.results import CONFIG, EXAMPLES, METRICS, read_json, read_jsonl
+from mtlbench.results import EXAMPLES, METRICS, STORE_FIX, read_config, read_examples, read_metrics
 from mtlbench.stats.bootstrap import MethodData
 from mtlbench.stats.catalogue import METRICS as METRIC_DEFS
 from mtlbench.stats.catalogue import MetricDef, variants
@@ -38,12 +38,11 @@ class CellData:
 
 
 def _read_run(ref: RunRef) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    rows = read_jsonl(ref.path / EXAMPLES)
+    """Its examples and metrics, checked by the store's readers (a damaged file: StoreError, a ValueError)."""
+    rows = read_examples(ref.path)
     if not rows:
         raise ValueError(f"{EXAMPLES} is empty")
-    if any("id" not in row for row in rows):
-        raise ValueError(f"a line of {EXAMPLES} has no 'id'")
-    metrics = read_json(ref.path / METRICS) if (ref.path / METRICS).is_file() else {}
+    metrics = read_metrics(ref.path) if (ref.path / METRICS).is_file() else {}
     return rows, metrics
 
 
@@ -74,7 +73,7 @@ def load_cell(cell: Cell) -> CellData | str:
             first_metrics = first_metrics if first_metrics is not None else metrics
     if not runs:
         return "no finished run can be read"
-    spec = read_json(next(iter(runs.values()))[0][0].path / CONFIG)["spec"]
+    spec = read_config(next(iter(runs.values()))[0][0].path)[1]
     uncertain = str((spec.get("eval") or {}).get("uncertain", "positive"))
     id_sets = [{row["id"] for row in rows} for method_runs in runs.values() for _, rows in method_runs]
     common = set.intersection(*id_sets)
@@ -92,7 +91,12 @@ def load_cell(cell: Cell) -> CellData | str:
     for method, method_runs in runs.items():
         for ref, rows in method_runs:
             by_id = {row["id"]: row for row in rows}
-            built.setdefault(method, []).append((ref, build_blocks([by_id[i] for i in order], uncertain, wanted)))
+            try:
+                blocks = build_blocks([by_id[i] for i in order], uncertain, wanted)
+            except (TypeError, ValueError, KeyError, IndexError) as err:  # statistics of the wrong shape
+                problems.append(f"unreadable: {method} seed {ref.seed} ({ref.path / EXAMPLES}: {err}; {STORE_FIX})")
+                continue
+            built.setdefault(method, []).append((ref, blocks))
     metrics, notes = _choose_metrics(built)
     if not metrics:
         return "the runs hold no per-example statistics of any leaderboard metric"
