@@ -181,6 +181,7 @@ def _train_and_score(
             "labeler": spec.eval.labeler,
             "labeler_description": labeler.description,
             "uncertain": spec.eval.uncertain,
+            "texts": evaluation.text_counts,  # empty or cut (over-long) predictions and references
         },
         "model": {
             "parameters": model.num_parameters(),
