@@ -10,6 +10,11 @@ the structure instead of failing at the first byte) and then mutates it at three
 * the bytes: other encodings (Latin-1, Windows-1252, UTF-16/32, a UTF-8 byte-order mark,
   invalid UTF-8), truncation, flipped, inserted or deleted bytes, or random bytes altogether.
 
+Two targets are not files: plugin entry points (modules that import fine, raise any error,
+exit, recurse, register a taken name, or name no usable object, under hostile names) and texts
+sent through every metric (control characters, ``|||``, lone surrogates, over-long texts), where
+a known last pair must get its known METEOR statistics or the Java process fell out of step.
+
 A target runs one input through the reader and the command that uses it and checks the
 contract: it either succeeds or raises :class:`~mtlbench.errors.MtlbenchError` (the command:
 exits with one ``Error:`` line), never anything else. ``Outcome`` counts the inputs and
