@@ -70,7 +70,7 @@ def _parse_data_options(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
             raise MtlbenchError(f"--data-opt {item!r}: expected DATASET.KEY=VALUE, e.g. synthetic.n_train=64")
         try:
             value = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or a number or nesting JSON cannot take): a text
             value = raw
         out.setdefault(dataset, {})[key] = value
     return out
@@ -300,7 +300,7 @@ def run_command(
             raise MtlbenchError(f"--backbone-opt {item!r}: expected KEY=VALUE, e.g. beam_size=1")
         try:
             value = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or a number or nesting JSON cannot take): a text
             value = raw
         settings.setdefault("backbone", {})[key] = value
     specs = expand(grid_from_settings(settings))
