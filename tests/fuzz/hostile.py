@@ -249,7 +249,7 @@ def mutated_tree(draw: st.DrawFn, tree: Any, max_mutations: int = 3) -> Any:
         if kind == "replace":
             tree = _set(tree, path, draw(json_values))
         elif kind == "huge" and chance(draw, 10):  # rare: they are slow to read
-            tree = _set(tree, path, draw(huge_values))
+            tree = _set(tree, path, copy.deepcopy(draw(huge_values)))  # later mutations must not change the pool
         elif kind == "drop" and path and isinstance(_get(tree, path[:-1]), dict | list):
             del _get(tree, path[:-1])[path[-1]]
         elif kind == "extra" and isinstance(node, dict):
