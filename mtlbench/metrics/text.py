@@ -4,8 +4,9 @@ Model output and hand-made files carry what the scorers cannot take: newlines (M
 process reads one line per request, so a newline puts its answers out of step), other control
 characters, ``|||`` (METEOR's field separator: in a reference it would make a second
 reference), and runaway lengths (METEOR's alignment search grows faster than quadratically:
-on 2 cores a 1,000-word pair takes about 6 s, a 2,000-word pair about 95 s, and 200,000 words
-never finish). So, in this order:
+on 2 shared cores a pair of 1,000-word texts takes 6.5 s, 1,500 words 32 s, 2,000 words two
+minutes, see benchmarks/reliability.md; the issue's 200,000-word prediction made it stop
+answering). So, in this order:
 
 1. control and format characters (Unicode Cc, Cf; lone surrogates, which are not text) are
    removed, except whitespace;

@@ -46,6 +46,13 @@ def _read_run(ref: RunRef) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return rows, metrics
 
 
+def _nothing_readable(problems: list[str]) -> str:
+    unreadable = [p for p in problems if p.startswith("unreadable: ")]
+    return "no finished run can be read" + (
+        f" (first: {unreadable[0].removeprefix('unreadable: ')})" if unreadable else ""
+    )
+
+
 def _tuning_text(metrics: dict[str, Any]) -> str:
     tuning = metrics.get("tuning") or {}
     trials = tuning.get("trials") or tuning.get("budget")
@@ -72,7 +79,7 @@ def load_cell(cell: Cell) -> CellData | str:
             runs.setdefault(method, []).append((ref, rows))
             first_metrics = first_metrics if first_metrics is not None else metrics
     if not runs:
-        return "no finished run can be read"
+        return _nothing_readable(problems)
     spec = read_config(next(iter(runs.values()))[0][0].path)[1]
     uncertain = str((spec.get("eval") or {}).get("uncertain", "positive"))
     id_sets = [{row["id"] for row in rows} for method_runs in runs.values() for _, rows in method_runs]
@@ -97,6 +104,8 @@ def load_cell(cell: Cell) -> CellData | str:
                 problems.append(f"unreadable: {method} seed {ref.seed} ({ref.path / EXAMPLES}: {err}; {STORE_FIX})")
                 continue
             built.setdefault(method, []).append((ref, blocks))
+    if not built:
+        return _nothing_readable(problems)
     metrics, notes = _choose_metrics(built)
     if not metrics:
         return "the runs hold no per-example statistics of any leaderboard metric"

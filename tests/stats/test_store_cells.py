@@ -88,3 +88,13 @@ def test_damaged_files_of_a_cell_are_named_and_the_rest_is_compared(tmp_path: Pa
     assert "examples.jsonl: example 1 (id s0000): 'stats' must be an object" in problems
     assert "not finished: ls seed 2 (damaged)" in problems
     assert result.seeds == {"ls": 2, "pcgrad": 1}
+
+
+def test_a_cell_whose_every_run_is_damaged_says_why(tmp_path: Path) -> None:
+    rows = example_rows(np.random.default_rng(3), 10, 0.5)
+    for row in rows:
+        row["stats"]["rouge_l"] = {"not": "a number"}  # float() of it is a TypeError
+    write_run(tmp_path, RunSpec(method="ls", dataset="iu_xray", seed=0), rows)
+    results, skipped = analyse(scan(tmp_path), FAST)
+    assert not results and len(skipped) == 1
+    assert skipped[0].startswith("iu_xray / transformer-tiny / tasks report+cls: no finished run can be read (first: ls")
