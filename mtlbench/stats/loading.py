@@ -53,8 +53,14 @@ def _nothing_readable(problems: list[str]) -> str:
     )
 
 
+def _section(metrics: dict[str, Any], key: str) -> dict[str, Any]:
+    """A sub-object of metrics.json, or {} where a damaged file holds something else."""
+    value = metrics.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _tuning_text(metrics: dict[str, Any]) -> str:
-    tuning = metrics.get("tuning") or {}
+    tuning = _section(metrics, "tuning")
     trials = tuning.get("trials") or tuning.get("budget")
     if trials:
         return f"{trials} trials per method (learning rate and the method's own hyper-parameters), chosen on validation"
@@ -127,9 +133,7 @@ def load_cell(cell: Cell) -> CellData | str:
         metrics=metrics,
         methods=data,
         n_examples=len(order),
-        labeler=str(
-            (first_metrics.get("eval") or {}).get("labeler_description") or spec.get("eval", {}).get("labeler")
-        ),
+        labeler=str(_section(first_metrics, "eval").get("labeler_description") or spec.get("eval", {}).get("labeler")),
         uncertain=uncertain,
         tuning=_tuning_text(first_metrics),
         notes=notes,

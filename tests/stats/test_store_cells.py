@@ -97,4 +97,4 @@ def test_a_cell_whose_every_run_is_damaged_says_why(tmp_path: Path) -> None:
     write_run(tmp_path, RunSpec(method="ls", dataset="iu_xray", seed=0), rows)
     results, skipped = analyse(scan(tmp_path), FAST)
     assert not results and len(skipped) == 1
-    assert skipped[0].startswith("iu_xray / transformer-tiny / tasks report+cls: no finished run can be read (first: ls")
+    assert skipped[0].startswith("iu_xray / transformer-tiny / tasks report+cls: no finished run can be read (first: ")
