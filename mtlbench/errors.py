@@ -18,3 +18,7 @@ class ContractError(MtlbenchError, TypeError):
 
 class DataError(MtlbenchError):
     """A dataset is missing or malformed."""
+
+
+class StoreError(MtlbenchError, ValueError):
+    """A file of the result store is damaged: unreadable, not JSON, or not the shape mtlbench writes."""

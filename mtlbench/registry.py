@@ -16,6 +16,7 @@ from importlib import metadata
 from typing import Generic, TypeVar
 
 from mtlbench.errors import ContractError, MtlbenchError, UnknownNameError
+from mtlbench.textfiles import shown
 
 T = TypeVar("T")
 
@@ -83,7 +84,10 @@ class Registry(Generic[T]):
         if key in self._entries:
             return key
         if key in self._failures:
-            raise MtlbenchError(f"{self.kind} plugin failed to load: {self._failures[key]}")
+            raise MtlbenchError(
+                f"{self.kind} plugin failed to load: {self._failures[key]}; fix the plugin, or uninstall the package "
+                "that provides it"
+            )
         known = sorted(self._entries) + sorted(self._aliases)
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
         hint = ""
@@ -127,11 +131,23 @@ class Registry(Generic[T]):
         return self._aliases.get(name, name) in self._entries
 
     def _discover(self) -> None:
+        """Load the group's entry points once. Whatever a plugin does wrong (fails to import, even
+        with SystemExit; names an object that does not fulfil the contract; takes a name that is
+        taken) is recorded as its failure in one line and costs the other names nothing."""
         if self._discovered:
             return
         self._discovered = True
-        for entry in metadata.entry_points(group=self.group):
+        try:
+            entries = list(metadata.entry_points(group=self.group))
+        except Exception as err:  # broken metadata of some installed package
+            self._fail("(entry points)", "installed packages", err)
+            return
+        for entry in entries:
             source = entry.dist.name if entry.dist is not None else entry.value
+            if not _plain_name(entry.name):
+                reason = "not a usable name: name it without commas, surrounding spaces or control characters"
+                self._fail(repr(entry.name), source, ValueError(reason))
+                continue
             try:
                 obj = entry.load()
                 if inspect.ismodule(obj):
@@ -139,9 +155,18 @@ class Registry(Generic[T]):
                 if entry.name in self._entries and self._entries[entry.name] is obj:
                     continue  # it registered itself on import
                 self.add(entry.name, obj)
-            except Exception as err:  # a broken plugin must not break the other names
-                reason = f"{type(err).__name__}: {err}".strip().splitlines()[0]
-                self._failures[entry.name] = PluginFailure(entry.name, source, reason)
+            except (Exception, SystemExit) as err:  # a broken plugin must not break the other names
+                self._fail(entry.name, source, err)
+
+    def _fail(self, name: str, source: str, err: BaseException) -> None:
+        text = str(err).strip()
+        reason = f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+        self._failures[name] = PluginFailure(shown(name), shown(source, 120), shown(reason, 300))
+
+
+def _plain_name(name: str) -> bool:
+    """A name the command line can select: ``--methods a,b`` splits on commas and strips spaces."""
+    return bool(name) and name == name.strip() and name.isprintable() and "," not in name
 
 
 def _describe(obj: object) -> str:

@@ -5,7 +5,8 @@
         status.json      {"state": "running" | "done" | "failed", "reason", "traceback", "started", "finished",
                           "attempts", "completions", "host", "pid", "scheduler_job", "environment": {...versions}}
         metrics.json     {"test": {metric: value}, "val": {...}, "best_epoch", "epochs", "diagnostics",
-                          "eval": {"labeler", "uncertain", "metrics" (the extra families the run computed),
+                          "eval": {"labeler", "uncertain", "texts": {"empty_predictions", ...},
+                                   "metrics" (the extra families the run computed),
                                    "added_metrics" (those `mtlbench rescore` added later)}}
         examples.jsonl   one line per test example: {"id", "generated", "reference",
                           "labels_generated", "labels_reference", "stats": {...sufficient statistics}}
@@ -13,7 +14,10 @@
         checkpoint.pt    while a run is in progress: its state after the last finished epoch
 
 Every file is written whole to a temporary name and renamed into place, so a reader sees
-either the previous version or the new one, never a truncated file.
+either the previous version or the new one, never a truncated file. Readers still check what
+they read (a disk, a copy or a hand can damage a file): a damaged file raises
+:class:`~mtlbench.errors.StoreError` in one line naming it, except a damaged status.json, which
+makes the run "damaged" (neither done nor failed: reported as unfinished, redone by a re-run).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtlbench import textfiles
+from mtlbench.errors import StoreError
+
 RUNS_DIR = "runs"
 CONFIG = "config.json"
 STATUS = "status.json"
@@ -36,6 +43,10 @@ TRAIN_LOG = "train_log.jsonl"
 CHECKPOINT = "checkpoint.pt"
 
 DONE, RUNNING, FAILED = "done", "running", "failed"
+DAMAGED = "damaged"
+"""The state a reader gives a run whose status.json is damaged: neither done nor failed, so a
+report lists it as unfinished and a re-run of its grid redoes it."""
+STATES = (DONE, RUNNING, FAILED, "pending")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -61,14 +72,17 @@ def atomic_write_jsonl(path: Path, rows: Iterable[Any]) -> None:
     atomic_write_text(path, "".join(json.dumps(_jsonable(row), sort_keys=True) + "\n" for row in rows))
 
 
+STORE_FIX = "the run folder is damaged: delete it, and a re-run of the grid that made it redoes the run"
+
+
 def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    """A JSON file of the store; a damaged one raises :class:`StoreError` naming it, the place and the fix."""
+    return textfiles.read_json(path, error=StoreError, fix=STORE_FIX)
 
 
 def read_jsonl(path: Path) -> list[Any]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """A JSON Lines file of the store (one value per line); damage raises :class:`StoreError`."""
+    return textfiles.read_jsonl(path, error=StoreError, fix=STORE_FIX)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -100,10 +114,10 @@ class RunRecord:
         return self.status.get("state", "pending")
 
     def metrics(self) -> dict[str, Any]:
-        return read_json(self.path / METRICS)
+        return read_metrics(self.path)
 
     def examples(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.path / EXAMPLES)
+        return read_examples(self.path)
 
 
 def read_train_log(path: Path) -> list[dict[str, Any]]:
@@ -143,16 +157,98 @@ def run_dir(results: Path, run_id: str) -> Path:
     return Path(results) / RUNS_DIR / run_id
 
 
+def _damage(path: Path, problem: str) -> StoreError:
+    return StoreError(f"{path}: {problem}; {STORE_FIX}")
+
+
+_SPEC_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "method": str,
+    "dataset": str,
+    "seed": int,
+    "backbone": str,
+    "size": str,
+    "tasks": list,
+    "method_params": dict,
+    "data_options": dict,
+    "backbone_options": dict,
+    "train": dict,
+    "eval": dict,
+    "tuning": dict,
+}
+_REQUIRED = ("method", "dataset", "seed")
+
+
+def read_config(folder: Path) -> tuple[str, dict[str, Any]]:
+    """(run_id, spec) of a run folder's config.json, checked for the shape readers rely on."""
+    path = Path(folder) / CONFIG
+    config = read_json(path)
+    if not isinstance(config, dict) or not isinstance(config.get("run_id"), str) or not config["run_id"]:
+        raise _damage(path, "it must be an object with a 'run_id' text and a 'spec' object")
+    spec = config.get("spec")
+    if not isinstance(spec, dict):
+        raise _damage(path, "its 'spec' must be an object")
+    for key, kind in _SPEC_FIELDS.items():
+        if key not in spec:
+            if key in _REQUIRED:
+                raise _damage(path, f"its spec has no {key!r}")
+            continue
+        value = spec[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise _damage(path, f"spec.{key} = {textfiles.shown(value)} is not the {kind.__name__} a run records")
+    if not all(isinstance(t, str) for t in spec.get("tasks", [])):
+        raise _damage(path, "spec.tasks must be a list of task names")
+    return config["run_id"], spec
+
+
+def read_status(folder: Path) -> dict[str, Any]:
+    """A run's status.json; 'pending' if there is none yet, and state 'damaged' (with the reason)
+    if it cannot be read or has not the shape mtlbench writes."""
+    path = Path(folder) / STATUS
+    if not path.is_file():
+        return {"state": "pending"}
+    try:
+        status = read_json(path)
+        if not isinstance(status, dict) or status.get("state") not in STATES:
+            raise _damage(path, f"its 'state' must be one of {list(STATES)}")
+        for key in ("attempts", "completions"):
+            value = status.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _damage(path, f"its {key!r} must be a count")
+    except StoreError as err:
+        return {"state": DAMAGED, "reason": str(err)}
+    return status
+
+
+def read_metrics(folder: Path) -> dict[str, Any]:
+    """A run's metrics.json, which must be an object."""
+    path = Path(folder) / METRICS
+    metrics = read_json(path)
+    if not isinstance(metrics, dict):
+        raise _damage(path, "it must hold an object")
+    return metrics
+
+
+def read_examples(folder: Path) -> list[dict[str, Any]]:
+    """A run's examples.jsonl: one object per line, each with a text 'id' and a 'stats' object if any."""
+    path = Path(folder) / EXAMPLES
+    rows = read_jsonl(path)
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+            raise _damage(path, f"example {number} must be an object with a text 'id'")
+        if not isinstance(row.get("stats", {}), dict):
+            raise _damage(path, f"example {number} (id {textfiles.shown(row['id'])}): 'stats' must be an object")
+    return rows
+
+
 def iter_runs(results: Path) -> Iterator[RunRecord]:
-    """Every run folder with a readable config, in run_id order; status 'pending' if none yet."""
+    """Every run folder with a config, in run_id order; status 'pending' if none yet, 'damaged' if
+    its status cannot be read. A damaged config raises :class:`StoreError` (nothing else tells
+    which run the folder held)."""
     root = Path(results) / RUNS_DIR
     if not root.is_dir():
         return
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        config_path = folder / CONFIG
-        if not config_path.is_file():
+        if not (folder / CONFIG).is_file():
             continue
-        config = read_json(config_path)
-        status_path = folder / STATUS
-        status = read_json(status_path) if status_path.is_file() else {"state": "pending"}
-        yield RunRecord(run_id=config["run_id"], path=folder, spec=config["spec"], status=status)
+        run_id, spec = read_config(folder)
+        yield RunRecord(run_id=run_id, path=folder, spec=spec, status=read_status(folder))

@@ -124,3 +124,19 @@ def test_entry_point_violating_the_contract_is_reported(monkeypatch) -> None:
     assert reg.names() == []
     (failure,) = reg.failures()
     assert "contract" in failure.reason
+
+
+def test_a_plugin_that_exits_or_has_a_multi_line_error_is_one_failure_line(monkeypatch) -> None:
+    class Exits(_FakeEntryPoint):
+        def load(self) -> object:
+            raise SystemExit("usage: plugin [-h]\nplugin: error: unrecognized arguments")
+
+    points = [Exits("exits", None), _FakeEntryPoint("bad\nname", None)]
+    monkeypatch.setattr(metadata, "entry_points", lambda group: points)
+    reg = make_registry()
+    assert reg.names() == []
+    failures = {f.name: str(f) for f in reg.failures()}
+    assert failures["exits"] == "exits (from fake:exits): SystemExit: usage: plugin [-h]"
+    assert "not a usable name" in failures["'bad\\nname'"]
+    with pytest.raises(MtlbenchError, match=r"plugin failed to load: exits .*; fix the plugin, or uninstall"):
+        reg.get("exits")

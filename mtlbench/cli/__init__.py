@@ -23,8 +23,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except MtlbenchError as err:
-            raise click.ClickException(str(err)) from None
+        except MtlbenchError as err:  # text from a user's file may hold what a terminal cannot print
+            raise click.ClickException(str(err).encode("utf-8", "backslashreplace").decode("utf-8")) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,16 @@ from mtlbench.metrics import chexbert as chexbert_model
 from mtlbench.metrics.chexbert import CheXbertLabeler
 from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import atomic_write_jsonl
+from mtlbench.textfiles import read_json, shown
 
 
 def read_texts(path: Path) -> dict[str, str]:
-    """{id: [text]} (R2Gen's test_res/test_gts), {id: text}, or a list of texts (ids are then positions)."""
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise MtlbenchError(f"cannot read {path}: {err.strerror}") from None
-    except json.JSONDecodeError as err:
-        raise MtlbenchError(f"{path} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+    """{id: [text]} (R2Gen's test_res/test_gts), {id: text}, or a list of texts (ids are then positions).
+
+    Read strictly (UTF-8, no duplicate ids: see :mod:`mtlbench.textfiles`); a malformed entry is
+    refused in one line naming the file and the id.
+    """
+    data: Any = read_json(path)
     if isinstance(data, list):
         data = {str(i): t for i, t in enumerate(data)}
     if not isinstance(data, dict):
@@ -38,7 +37,9 @@ def read_texts(path: Path) -> dict[str, str]:
     for key, value in data.items():
         text = value[0] if isinstance(value, list) and len(value) == 1 else value
         if not isinstance(text, str):
-            raise MtlbenchError(f"{path}: the entry of id {key!r} is not a text or a list of one text")
+            raise MtlbenchError(
+                f"{path}: the entry of id {shown(repr(key))} is not a text or a list of one text; it is {shown(value)}"
+            )
         out[str(key)] = text
     return out
 
@@ -127,7 +128,10 @@ def eval_command(
     )
     rows = [[key, f"{value:.5f}"] for key, value in result.corpus.items()]
     click.echo(tabulate(rows, ["metric", "score"], tablefmt="simple"))
-    click.echo(f"\n{len(ids)} examples")
+    empty = result.text_counts["empty_predictions"]
+    click.echo(f"\n{len(ids)} examples, {empty} with an empty prediction")
+    for line in result.warnings():
+        click.echo(f"warning: {line}")
     if "ce" in chosen:
         description = (scorer or LABELERS.get(config.labeler)).description
         click.echo(f"CE labeler: {description}; uncertain counted as {uncertain}")

@@ -10,7 +10,7 @@ import click
 from tabulate import tabulate
 
 from mtlbench.errors import MtlbenchError
-from mtlbench.results import TRAIN_LOG, RunRecord, iter_runs
+from mtlbench.results import DAMAGED, FAILED, TRAIN_LOG, RunRecord, iter_runs
 from mtlbench.runner.progress import StoreWatch
 from mtlbench.runner.store import TUNING_DIR
 
@@ -39,7 +39,7 @@ def status_command(results: Path, watch: bool, interval: float) -> None:
     for run in runs:
         spec = run.spec
         label = spec["method"] + (f"({spec['method_params']})" if spec.get("method_params") else "")
-        table[(spec["dataset"], spec["backbone"], label)][run.state] += 1
+        table[(spec["dataset"], spec.get("backbone", "transformer"), label)][run.state] += 1
     rows = [
         [dataset, backbone, method, c["done"], c["failed"], c["running"], c["pending"]]
         for (dataset, backbone, method), c in sorted(table.items())
@@ -56,8 +56,8 @@ def status_command(results: Path, watch: bool, interval: float) -> None:
         if run.state == "running":
             click.echo(f"running {_describe(run)}: {_where(run)}")
     for run in runs:
-        if run.state == "failed":
-            click.echo(f"failed {_describe(run)}: {run.status.get('reason')}")
+        if run.state in (FAILED, DAMAGED):
+            click.echo(f"{run.state} {_describe(run)}: {run.status.get('reason')}")
 
 
 def _describe(run: RunRecord) -> str:
@@ -74,7 +74,7 @@ def _where(run: RunRecord) -> str:
             if line.startswith('{"kind": "epoch"'):
                 try:
                     reached = int(json.loads(line)["epoch"]) + 1
-                except (ValueError, KeyError):
+                except (ValueError, KeyError, TypeError):
                     continue
     status = run.status
     where = f"attempt {status.get('attempts', '?')} on {status.get('host', '?')} pid {status.get('pid', '?')}"

@@ -13,6 +13,7 @@ from mtlbench.data.annotation import load_annotation
 from mtlbench.data.labels import attach_labels
 from mtlbench.data.schema import CHEXPERT_LABELS, SPLITS, Example
 from mtlbench.errors import DataError
+from mtlbench.textfiles import shown
 
 SHOWN = 3
 """How many offending examples a message names."""
@@ -42,7 +43,7 @@ class CheckReport:
 
 def _examples(items: list[str]) -> str:
     more = f", ... ({len(items) - SHOWN} more)" if len(items) > SHOWN else ""
-    return ", ".join(items[:SHOWN]) + more
+    return ", ".join(shown(item) for item in items[:SHOWN]) + more
 
 
 def check_dataset(
@@ -69,6 +70,12 @@ def check_dataset(
         return report
     examples = [ex for s in SPLITS for ex in annotation.splits[s]]
     report.summary["split sizes"] = {s: len(annotation.splits[s]) for s in SPLITS}
+    empty_splits = [s for s in SPLITS if not annotation.splits[s]]
+    if empty_splits:
+        report.errors.append(
+            f"the split(s) {empty_splits} hold no example; training needs examples in each of {list(SPLITS)} "
+            "(train to learn, val to choose the epoch, test to score)"
+        )
     views = Counter(len(ex.image_paths) for ex in examples)
     report.summary["images per study"] = ", ".join(f"{n}: {views[n]}" for n in sorted(views))
     empty = [ex.id for ex in examples if not ex.report.strip()]
@@ -92,18 +99,26 @@ def check_dataset(
     return report
 
 
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a path the system cannot even look up (too long) is not."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _check_images(report: CheckReport, image_dir: Path, examples: list[Example], open_images: bool) -> None:
     missing, unreadable = [], []
     paths = [(ex.id, rel) for ex in examples for rel in ex.image_paths]
     for example_id, rel in paths:
         path = image_dir / rel
-        if not path.is_file():
+        if not _is_file(path):
             missing.append(f"{rel} (id {example_id})")
         elif open_images:
             try:
                 with Image.open(path) as image:
                     image.verify()
-            except OSError:
+            except Exception:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBombError... on bad files
                 unreadable.append(f"{rel} (id {example_id})")
     report.summary["images"] = len(paths)
     if missing:

@@ -7,8 +7,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from mtlbench.data.cleaning import clean_report
+from mtlbench.data.cleaning import STYLES, clean_report
 from mtlbench.errors import DataError
+from mtlbench.textfiles import read_json, shown
 
 UNK = "<unk>"
 
@@ -60,8 +61,19 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: Path) -> Tokenizer:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(data["tokens"], style=data["style"], max_seq_length=int(data["max_seq_length"]))
-        except (OSError, ValueError, KeyError) as err:
-            raise DataError(f"cannot read the vocabulary {path}: {err}; re-run the run that wrote it") from None
+        """A vocabulary written by :meth:`save` (a run's vocab.json), checked before it is used."""
+        label = f"the vocabulary {path}"
+        fix = "pass the vocab.json that a run wrote, unchanged"
+        data = read_json(Path(path), label=label, error=DataError, fix=fix)
+        if not isinstance(data, dict):
+            raise DataError(f"{label} must hold an object with 'tokens', 'style' and 'max_seq_length'; {fix}")
+        tokens, style, length = data.get("tokens"), data.get("style"), data.get("max_seq_length")
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens) or UNK not in tokens:
+            raise DataError(f"{label}: 'tokens' must be a list of words that includes {UNK!r}; {fix}")
+        if len(set(tokens)) < len(tokens):
+            raise DataError(f"{label}: 'tokens' lists a word twice; {fix}")
+        if style not in STYLES:
+            raise DataError(f"{label}: 'style' must be one of {sorted(STYLES)}, not {shown(style)}; {fix}")
+        if isinstance(length, bool) or not isinstance(length, int) or length < 2:
+            raise DataError(f"{label}: 'max_seq_length' must be an integer of at least 2; {fix}")
+        return cls(tokens, style=style, max_seq_length=length)

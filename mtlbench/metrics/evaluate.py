@@ -12,6 +12,8 @@ from mtlbench.metrics.config import EvalConfig
 from mtlbench.metrics.families import METRICS, EvalInput
 from mtlbench.metrics.labelers import LABELERS
 from mtlbench.metrics.local_models import ModelPaths
+from mtlbench.metrics.text import MAX_CHARS, MAX_WORDS, normalise
+from mtlbench.textfiles import shown
 
 NLG_FAMILIES = {"BLEU": "bleu", "METEOR": "meteor", "ROUGE_L": "rouge", "CIDEr": "cider"}
 
@@ -23,6 +25,33 @@ class Evaluation:
     corpus: dict[str, float]
     per_label: dict[str, dict[str, float]] = field(default_factory=dict)
     per_example: list[dict[str, Any]] = field(default_factory=list)
+    flagged: dict[str, list[str]] = field(default_factory=dict)
+    """Ids of the examples whose texts were empty, or cut by the normalisation
+    (:mod:`mtlbench.metrics.text`): "empty_predictions", "empty_references", "cut_predictions",
+    "cut_references" (every key present, lists possibly empty)."""
+
+    @property
+    def text_counts(self) -> dict[str, int]:
+        """How many texts were empty or cut, by kind (recorded with a run's metrics)."""
+        return {kind: len(ids) for kind, ids in self.flagged.items()}
+
+    def warnings(self) -> list[str]:
+        """One line per kind of flagged text, saying what it does to the figures."""
+        n = len(self.per_example)
+        effect = {
+            "empty_predictions": "they score 0 on the NLG metrics and the labeler reads an empty report as No Finding",
+            "empty_references": "their examples score 0 on the NLG metrics; the reference file is likely incomplete",
+            "cut_predictions": f"cut to their first {MAX_WORDS} words ({MAX_CHARS} characters) before scoring",
+            "cut_references": f"cut to their first {MAX_WORDS} words ({MAX_CHARS} characters) before scoring",
+        }
+        lines = []
+        for kind, ids in self.flagged.items():
+            if ids:
+                what, side = kind.split("_")
+                adjective = "empty" if what == "empty" else f"longer than the limit of {MAX_WORDS} words"
+                shown_ids = ", ".join(shown(i) for i in ids[:3]) + (", ..." if len(ids) > 3 else "")
+                lines.append(f"{len(ids)} of {n} {side} are {adjective} (ids {shown_ids}): {effect[kind]}")
+        return lines
 
 
 def _codes(row: Sequence[float]) -> list[float | None]:
@@ -92,6 +121,10 @@ def evaluate(
     ``metrics`` instead names the families to run, exactly (registry names: "bleu", "ce",
     "bertscore", "radgraph", ...; see :func:`family_status`); model families read their weights
     from ``paths`` (default: $MTLBENCH_MODELS and the CheXbert variables).
+
+    Every text, prediction and reference alike, is first normalised once for all families
+    (:mod:`mtlbench.metrics.text`); the per-example rows hold the texts as scored, and
+    ``Evaluation.flagged`` names the empty and the cut ones.
     """
     if not (len(ids) == len(predictions) == len(references)):
         raise MtlbenchError(
@@ -104,6 +137,14 @@ def evaluate(
         families = [name for name in families if name != "ce"]
     else:
         families = _default_families(nlg, config)
+    # the one normalisation before every metric family (newlines, control characters, |||, length)
+    normalised = {"predictions": normalise(predictions), "references": normalise(references)}
+    predictions, references = normalised["predictions"].texts, normalised["references"].texts
+    flagged = {
+        f"{what}_{side}": [str(ids[i]) for i in getattr(texts, what)]
+        for what in ("empty", "cut")
+        for side, texts in normalised.items()
+    }
     data = EvalInput(list(ids), list(predictions), list(references), config, paths=paths or ModelPaths.from_env())
     if clinical:
         labeler = labeler or LABELERS.get(config.labeler).from_config(config)
@@ -134,4 +175,6 @@ def evaluate(
             row["labels_reference"] = _codes(data.labels_reference[i])
         row["stats"] = stats[i]
         per_example.append(row)
-    return Evaluation(corpus=corpus, per_label=data.extra.get("per_label", {}), per_example=per_example)
+    return Evaluation(
+        corpus=corpus, per_label=data.extra.get("per_label", {}), per_example=per_example, flagged=flagged
+    )

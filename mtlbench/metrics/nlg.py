@@ -56,7 +56,13 @@ def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> list[float
 
 
 def cider_d(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
-    """Per-example CIDEr-D as pycocoevalcap (IDF from this evaluation's references)."""
+    """Per-example CIDEr-D as pycocoevalcap (IDF from this evaluation's references).
+
+    References without a single word give no n-gram to weigh: every score is 0 (pycocoevalcap
+    itself fails on them with ``max() arg is an empty sequence``).
+    """
+    if not any(reference.split() for reference in references):
+        return [0.0] * len(predictions)
     scorer = CiderScorer(n=4, sigma=6.0)
     for hypothesis, reference in zip(predictions, references):
         scorer += (hypothesis, [reference])

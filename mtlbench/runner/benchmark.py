@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from mtlbench.results import DONE, METRICS, read_json
+from mtlbench.results import DONE, read_metrics
 from mtlbench.runner.executors import Executor, run_grid
 from mtlbench.runner.progress import GridProgress
 from mtlbench.runner.spec import RunSpec
@@ -110,10 +110,12 @@ def _validation_score(store: ResultStore) -> Callable[[RunSpec], float | None]:
     def score(spec: RunSpec) -> float | None:
         if store.state(spec.run_id) != DONE:
             return None
-        val: dict[str, Any] = read_json(store.path(spec.run_id) / METRICS).get("val", {})
+        val: Any = read_metrics(store.path(spec.run_id)).get("val", {})  # a damaged file: StoreError, one line
         monitor = spec.train.monitor
-        value = -val["loss"] if monitor == "loss" and "loss" in val else val.get(monitor)
-        return None if value is None else float(value)
+        if not isinstance(val, dict):
+            return None
+        value = -val["loss"] if monitor == "loss" and isinstance(val.get("loss"), int | float) else val.get(monitor)
+        return float(value) if isinstance(value, int | float) else None
 
     return score
 

@@ -59,6 +59,10 @@ def expand(grid: GridSpec) -> list[RunSpec]:
             check_method_params(name, params)
     evaluation = dataclasses.replace(grid.eval, metrics=extra_families(grid.eval.metrics))
     options = {DATASETS.canonical(name): dict(values) for name, values in grid.data_options.items()}
+    rows = sum(len(variants.get(method, ({},))) for method in methods)
+    count = len(datasets) * len(backbones) * rows * len(grid.seeds)
+    if count > MAX_RUNS:
+        raise MtlbenchError(f"the grid has {count} runs, more than {MAX_RUNS}: split it into several grids")
     return [
         RunSpec(
             method=method,
@@ -81,16 +85,36 @@ def expand(grid: GridSpec) -> list[RunSpec]:
     ]
 
 
+MAX_RUNS = 100_000
+"""A grid larger than this is a typo (a sweep or seed count off by orders of magnitude)."""
+MAX_SEEDS = 10_000
+"""More seeds than this in one grid is a typo (``seeds = 1000000``), refused before it fills memory."""
+SEED_LIMIT = 2**32
+"""Seeds are in [0, 2**32): NumPy's legacy seeding, which every run calls, takes no other."""
+
+
 def parse_seeds(text: str | int | Sequence[int]) -> tuple[int, ...]:
-    """ "5" -> seeds 0..4; "1,3,7" -> those seeds; a list stays a list."""
+    """ "5" -> seeds 0..4; "1,3,7" -> those seeds; a list stays a list. One-line errors otherwise."""
+    expected = 'seeds must be a count ("5": seeds 0-4) or a list of seeds ("1,3,7" or [1, 3, 7])'
+    if isinstance(text, str):
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not parts or not all(p.isdigit() and p.isascii() for p in parts):
+            raise MtlbenchError(f"{expected}; got {text[:60]!r}")
+        text = [int(p) for p in parts] if "," in text else int(parts[0])
+    if isinstance(text, bool) or not isinstance(text, int | list | tuple):
+        raise MtlbenchError(f"{expected}; got {text!r}"[:200])
     if isinstance(text, int):
+        if not 1 <= text <= MAX_SEEDS:
+            raise MtlbenchError(f"seeds = {text}: a count of seeds must be between 1 and {MAX_SEEDS}")
         return tuple(range(text))
-    if not isinstance(text, str):
-        return tuple(int(s) for s in text)
-    text = text.strip()
-    if "," in text:
-        return tuple(int(s) for s in text.split(",") if s.strip())
-    return tuple(range(int(text)))
+    seeds = tuple(text)
+    if not seeds or len(seeds) > MAX_SEEDS:
+        raise MtlbenchError(f"a list of seeds must hold between 1 and {MAX_SEEDS} seeds; it holds {len(seeds)}")
+    if not all(type(s) is int and 0 <= s < SEED_LIMIT for s in seeds):
+        raise MtlbenchError(f"{expected}; each seed a whole number in [0, 2**32); got {list(seeds)!r}"[:200])
+    if len(set(seeds)) < len(seeds):
+        raise MtlbenchError(f"seeds {list(seeds)!r} repeat a seed; give each seed once"[:200])
+    return seeds
 
 
 def check_method_params(method: str, params: Mapping[str, Any]) -> None:

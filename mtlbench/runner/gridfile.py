@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import tomllib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +42,8 @@ from mtlbench.chexpert import UNCERTAIN_POLICIES
 from mtlbench.errors import MtlbenchError
 from mtlbench.methods import METHODS
 from mtlbench.metrics.config import EvalConfig
-from mtlbench.runner.grid import DEFAULT_DATASETS, DEFAULT_METHODS, DEFAULT_SEEDS, GridSpec, parse_seeds
+from mtlbench.runner.grid import DEFAULT_DATASETS, DEFAULT_METHODS, DEFAULT_SEEDS, GridSpec, expand, parse_seeds
+from mtlbench.textfiles import read_toml, shown
 from mtlbench.train.config import TrainConfig
 
 _LISTS = ("methods", "datasets", "backbones", "tasks")
@@ -50,22 +51,81 @@ _TOP_KEYS = {*_LISTS, "seeds", "size", "tune", "train", "eval", "params", "sweep
 
 
 def load_grid_file(path: Path) -> dict[str, Any]:
-    """Read a grid TOML file into plain settings, with one-line errors for what is wrong."""
-    try:
-        with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
-    except FileNotFoundError:
-        raise MtlbenchError(f"grid file {path} does not exist; see baselines/ for examples") from None
-    except tomllib.TOMLDecodeError as err:
-        raise MtlbenchError(f"grid file {path} is not valid TOML: {err}") from None
+    """Read a grid TOML file into plain settings, with one-line errors for what is wrong.
+
+    Read strictly (UTF-8; TOML refuses duplicate keys) and checked for shape: each key's value
+    has the type the grid needs, tables are tables, and every setting is a plain value (text,
+    number, boolean, or a flat list of them) so that a run's identity can be hashed and stored.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MtlbenchError(f"grid file {path} does not exist; see baselines/ for examples")
+    label = f"grid file {path}"
+    raw = read_toml(path, label=label)
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
-        raise MtlbenchError(f"grid file {path}: unknown keys {unknown}; allowed: {sorted(_TOP_KEYS)}")
+        raise MtlbenchError(f"{label}: unknown keys {shown(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+    try:
+        expand(grid_from_settings(raw))  # every check a grid gets, here with the file's name
+    except MtlbenchError as err:
+        raise MtlbenchError(f"{label}: {err}") from None
     return raw
+
+
+MAX_VARIANTS = 10_000
+"""More hyper-parameter settings than this for one method is a typo, refused before expansion."""
+_TABLES = ("train", "eval", "backbone")
+_TABLES_OF_TABLES = ("params", "sweep", "data")
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse settings of the wrong shape in one line that names the key (file and command-line
+    settings alike): what :func:`grid_from_settings` and the run identity can take."""
+    for key in _LISTS:
+        if key in settings:
+            value = settings[key]
+            ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+            if not ok:
+                raise MtlbenchError(f"{key} must be a list of names (or one comma-separated text)")
+    for key in ("size", "description"):
+        if key in settings and not isinstance(settings[key], str):
+            raise MtlbenchError(f"{key} must be a text; it is {shown(settings[key])}")
+    tune = settings.get("tune", 0)
+    if isinstance(tune, bool) or not isinstance(tune, int) or tune < 0:
+        raise MtlbenchError(f"tune must be a whole number of trials (0 = no tuning); it is {shown(tune)}")
+    for key in _TABLES:
+        _check_table(settings.get(key, {}), key)
+    for key in _TABLES_OF_TABLES:
+        table = settings.get(key, {})
+        if not isinstance(table, Mapping):
+            raise MtlbenchError(f"[{key}] must be a table of tables, e.g. [{key}.NAME]")
+        for name, inner in table.items():
+            _check_table(inner, f"{key}.{name}", options=key == "sweep")
+
+
+def _plain(value: Any) -> bool:
+    """A text, number or boolean, or a flat list of them (bool is an int)."""
+    items = value if isinstance(value, list) else [value]
+    return all(isinstance(v, str | int | float) for v in items)
+
+
+def _check_table(table: Any, section: str, *, options: bool = False) -> None:
+    """Every value of ``table`` plain; with ``options`` (a sweep), a non-empty list of plain values."""
+    if not isinstance(table, Mapping):
+        raise MtlbenchError(f"[{section}] must be a table of settings; it is {shown(table)}")
+    for key, value in table.items():
+        if options and not (isinstance(value, list) and value):
+            raise MtlbenchError(f"[{section}] {shown(key)} must be a non-empty list of values to sweep")
+        if not all(_plain(v) for v in (value if options else [value])):
+            raise MtlbenchError(
+                f"[{section}] {shown(key)} = {shown(value)}: a setting must be a text, number, boolean "
+                "or a flat list of them"
+            )
 
 
 def grid_from_settings(settings: Mapping[str, Any]) -> GridSpec:
     """Build a GridSpec from file settings merged with command-line overrides (same keys)."""
+    check_settings(settings)
     base = GridSpec()
     values: dict[str, Any] = {}
     for key in _LISTS:
@@ -103,10 +163,12 @@ def _variants(
     for method in set(params) | set(sweeps):
         fixed = dict(params.get(method, {}))
         sweep = sweeps.get(method, {})
-        for key, options in sweep.items():
-            if not isinstance(options, list) or not options:
-                raise MtlbenchError(f"[sweep.{method}] {key} must be a non-empty list of values")
         keys = list(sweep)
+        count = math.prod(len(sweep[k]) for k in keys)
+        if count > MAX_VARIANTS:
+            raise MtlbenchError(
+                f"[sweep.{method}] makes {count} combinations; at most {MAX_VARIANTS} per method: sweep fewer values"
+            )
         combos = itertools.product(*(sweep[k] for k in keys)) if keys else [()]
         out[method] = tuple({**fixed, **dict(zip(keys, combo))} for combo in combos)
     return out
@@ -117,7 +179,7 @@ def _value(text: str) -> Any:
     """A command-line value as JSON when it parses (numbers, true/false, lists), else the string."""
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON (or a number or nesting JSON cannot take): a text
         return text
 
 

@@ -203,6 +203,7 @@ def _train_and_score(
             "labeler_description": labeler.description,
             "uncertain": spec.eval.uncertain,
             "metrics": list(spec.eval.metrics),
+            "texts": evaluation.text_counts,  # empty or cut (over-long) predictions and references
         },
         "model": {
             "parameters": model.num_parameters(),

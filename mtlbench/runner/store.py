@@ -25,6 +25,7 @@ from mtlbench.results import (
     atomic_write_json,
     atomic_write_jsonl,
     read_json,
+    read_status,
     run_dir,
 )
 from mtlbench.runner.spec import RunSpec
@@ -43,8 +44,8 @@ class ResultStore:
         return run_dir(self.root, run_id)
 
     def status(self, run_id: str) -> dict[str, Any]:
-        path = self.path(run_id) / STATUS
-        return read_json(path) if path.is_file() else {"state": "pending"}
+        """The run's status; state "damaged" when its status.json cannot be read (a re-run redoes it)."""
+        return read_status(self.path(run_id))
 
     def state(self, run_id: str) -> str:
         return self.status(run_id).get("state", "pending")
@@ -62,8 +63,9 @@ class ResultStore:
             config_path = self.path(spec.run_id) / CONFIG
             if self.state(spec.run_id) != DONE or not config_path.is_file():
                 continue
-            recorded = read_json(config_path).get("method_hparams")
-            if recorded is None:  # made before runs recorded their hyper-parameters
+            config = read_json(config_path)
+            recorded = config.get("method_hparams") if isinstance(config, dict) else None
+            if not isinstance(recorded, dict):  # made before runs recorded their hyper-parameters
                 continue
             current = _hparams(spec)
             keys = [k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k)]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mtlbench.results import CONFIG, EXAMPLES, METRICS, read_json, read_jsonl
+from mtlbench.results import EXAMPLES, METRICS, STORE_FIX, read_config, read_examples, read_metrics
 from mtlbench.stats.bootstrap import MethodData
 from mtlbench.stats.catalogue import METRICS as METRIC_DEFS
 from mtlbench.stats.catalogue import MetricDef, variants
@@ -38,17 +38,29 @@ class CellData:
 
 
 def _read_run(ref: RunRef) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    rows = read_jsonl(ref.path / EXAMPLES)
+    """Its examples and metrics, checked by the store's readers (a damaged file: StoreError, a ValueError)."""
+    rows = read_examples(ref.path)
     if not rows:
         raise ValueError(f"{EXAMPLES} is empty")
-    if any("id" not in row for row in rows):
-        raise ValueError(f"a line of {EXAMPLES} has no 'id'")
-    metrics = read_json(ref.path / METRICS) if (ref.path / METRICS).is_file() else {}
+    metrics = read_metrics(ref.path) if (ref.path / METRICS).is_file() else {}
     return rows, metrics
 
 
+def _nothing_readable(problems: list[str]) -> str:
+    unreadable = [p for p in problems if p.startswith("unreadable: ")]
+    return "no finished run can be read" + (
+        f" (first: {unreadable[0].removeprefix('unreadable: ')})" if unreadable else ""
+    )
+
+
+def _section(metrics: dict[str, Any], key: str) -> dict[str, Any]:
+    """A sub-object of metrics.json, or {} where a damaged file holds something else."""
+    value = metrics.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _tuning_text(metrics: dict[str, Any]) -> str:
-    tuning = metrics.get("tuning") or {}
+    tuning = _section(metrics, "tuning")
     trials = tuning.get("trials") or tuning.get("budget")
     if trials:
         return f"{trials} trials per method (learning rate and the method's own hyper-parameters), chosen on validation"
@@ -73,8 +85,8 @@ def load_cell(cell: Cell) -> CellData | str:
             runs.setdefault(method, []).append((ref, rows))
             first_metrics = first_metrics if first_metrics is not None else metrics
     if not runs:
-        return "no finished run can be read"
-    spec = read_json(next(iter(runs.values()))[0][0].path / CONFIG)["spec"]
+        return _nothing_readable(problems)
+    spec = read_config(next(iter(runs.values()))[0][0].path)[1]
     uncertain = str((spec.get("eval") or {}).get("uncertain", "positive"))
     id_sets = [{row["id"] for row in rows} for method_runs in runs.values() for _, rows in method_runs]
     common = set.intersection(*id_sets)
@@ -92,7 +104,14 @@ def load_cell(cell: Cell) -> CellData | str:
     for method, method_runs in runs.items():
         for ref, rows in method_runs:
             by_id = {row["id"]: row for row in rows}
-            built.setdefault(method, []).append((ref, build_blocks([by_id[i] for i in order], uncertain, wanted)))
+            try:
+                blocks = build_blocks([by_id[i] for i in order], uncertain, wanted)
+            except (TypeError, ValueError, KeyError, IndexError) as err:  # statistics of the wrong shape
+                problems.append(f"unreadable: {method} seed {ref.seed} ({ref.path / EXAMPLES}: {err}; {STORE_FIX})")
+                continue
+            built.setdefault(method, []).append((ref, blocks))
+    if not built:
+        return _nothing_readable(problems)
     metrics, notes = _choose_metrics(built)
     if not metrics:
         return "the runs hold no per-example statistics of any leaderboard metric"
@@ -114,9 +133,7 @@ def load_cell(cell: Cell) -> CellData | str:
         metrics=metrics,
         methods=data,
         n_examples=len(order),
-        labeler=str(
-            (first_metrics.get("eval") or {}).get("labeler_description") or spec.get("eval", {}).get("labeler")
-        ),
+        labeler=str(_section(first_metrics, "eval").get("labeler_description") or spec.get("eval", {}).get("labeler")),
         uncertain=uncertain,
         tuning=_tuning_text(first_metrics),
         notes=notes,

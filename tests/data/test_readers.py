@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from PIL import Image
 from mtlbench.cli import cli
 from mtlbench.data import DATASETS, attach_labels, check_dataset, load_annotation
 from mtlbench.data.images import load_study_images
+from mtlbench.data.labels import read_label_csv
 from mtlbench.data.schema import CHEXPERT_LABELS
 from mtlbench.errors import DataError
 
@@ -260,7 +263,9 @@ def test_malformed_labels_csvs_are_refused(tmp_path: Path, text: str, message: s
 def test_labels_csv_values_must_be_chexpert_codes(tmp_path: Path) -> None:
     csv = _labels_csv(tmp_path / "l.csv", [{"subject_id": "1", "study_id": "5", "Edema": "2.0"}])
     annotation = load_annotation(_dataset(tmp_path / "d") / "annotation.json", name="mimic_cxr")
-    with pytest.raises(DataError, match=r"must be 1.0, 0.0, -1.0 or blank; found \[2.0\]"):
+    with pytest.raises(
+        DataError, match=r"l.csv line 2, column 'Edema': 2.0 is not a CheXpert code .* must be 1.0, 0.0, -1.0"
+    ):
         attach_labels(annotation, csv_path=csv)
 
 
@@ -319,3 +324,78 @@ def test_real_iu_reports_are_labelled_by_the_rule_labeler_and_cached(shared_iu: 
         test_only, labeler=lambda reports: pytest.fail("not cached"), cache_dir=tmp_path, labeler_name=labeler.cache_key
     )
     assert np.array_equal(np.array([ex.labels for ex in again.splits["test"]]), codes, equal_nan=True)
+
+
+def test_a_latin1_annotation_is_one_line_in_data_check_and_in_training(tmp_path: Path) -> None:
+    folder = _dataset(tmp_path / "iu_xray")
+    text = (folder / "annotation.json").read_text().replace("The heart is normal", "Cœur normal, pas d'épanchement")
+    (folder / "annotation.json").write_bytes(text.encode("cp1252"))
+    result = CliRunner().invoke(cli, ["data", "check", str(folder)])
+    assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit))
+    (error,) = [line for line in result.output.splitlines() if line.startswith("  error:")]
+    assert re.search(
+        r"annotation.json is not UTF-8 text \(byte 0x9c at line 1, column \d+\); mtlbench reads UTF-8", error
+    )
+    with pytest.raises(DataError, match="is not UTF-8 text"):
+        DATASETS.get("iu")().load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda text: text.replace('"id": "a"', '"id": "a", "id": "z"', 1), r"has the key 'id' twice in one object"),
+        (lambda text: text.replace('"test": [', '"test": 7, "x": [', 1), r"split 'test' must be a list of examples"),
+        (lambda text: text.replace('"id": "a"', '"id": {"x": 1}', 1), r"train\[0\]: 'id' must be a non-empty text"),
+        (
+            lambda text: text.replace('"id": "a"', '"id": "a", "labels": ["yes"' + ", 0" * 13 + "]", 1),
+            r"train\[0\] \(id a\): 'labels' codes must be 1, 0, -1 or null .*; found \['yes'\]",
+        ),
+    ],
+)
+def test_duplicate_keys_and_values_of_the_wrong_type_name_their_place(tmp_path: Path, change, message: str) -> None:
+    folder = _dataset(tmp_path)
+    path = folder / "annotation.json"
+    path.write_text(change(path.read_text()))
+    with pytest.raises(DataError, match=message) as err:
+        load_annotation(path, name="iu_xray")
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_empty_splits_fail_the_check(tmp_path: Path) -> None:
+    _write(tmp_path / "none", {"train": [], "val": [], "test": []})
+    report = check_dataset(tmp_path / "none", name="iu_xray")
+    assert not report.ok and any("the split(s) ['train', 'val', 'test'] hold no example" in e for e in report.errors)
+    result = CliRunner().invoke(cli, ["data", "check", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "hold no example; training needs examples in each of" in result.output
+    folder = _dataset(tmp_path / "no_val")
+    data = json.loads((folder / "annotation.json").read_text())
+    (folder / "annotation.json").write_text(json.dumps(data | {"val": []}))
+    assert any("the split(s) ['val'] hold no example" in e for e in check_dataset(folder, name="x").errors)
+
+
+@pytest.mark.parametrize(
+    ("data", "suffix", "message"),
+    [
+        ("subject_id,study_id,Edema\n1,5,1.0\n".encode("utf-16"), ".csv", r"is UTF-16 text"),
+        (b"\x1f\x8b\x08\x00garbage", ".csv.gz", r"labels.csv.gz is not a valid .gz file .*download it again"),
+        (b"subject_id,study_id,Edema,Edema\n1,5,1.0,0.0\n", ".csv", r"names the columns \['Edema'\] twice"),
+    ],
+)
+def test_labels_csv_encodings_compression_and_header(tmp_path: Path, data: bytes, suffix: str, message: str) -> None:
+    path = tmp_path / f"labels{suffix}"
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=message) as err:
+        read_label_csv(path)
+    assert "\n" not in str(err.value)
+
+
+def test_labels_csv_cells_and_rows_are_named_by_line_and_column(tmp_path: Path) -> None:
+    bad = _labels_csv(tmp_path / "bad.csv", [{"study_id": "5", "Edema": "1.0"}, {"study_id": "6", "Edema": "yes"}])
+    with pytest.raises(DataError, match=r"bad.csv line 3, column 'Edema': yes is not a CheXpert code"):
+        read_label_csv(bad)
+    blank = _labels_csv(tmp_path / "blank.csv", [{"study_id": "5"}, {"study_id": ""}])
+    with pytest.raises(DataError, match=r"blank.csv line 3 has no study_id; every row needs one"):
+        read_label_csv(blank)
+    gz = tmp_path / "ok.csv.gz"
+    gz.write_bytes(gzip.compress(_labels_csv(tmp_path / "ok.csv", [{"study_id": "s5", "Edema": "-1.0"}]).read_bytes()))
+    assert read_label_csv(gz)["5"][CHEXPERT_LABELS.index("Edema")] == -1.0

@@ -157,3 +157,15 @@ def test_meteor_reuses_one_java_process_and_says_when_java_is_missing(monkeypatc
     monkeypatch.setattr(meteor_module.shutil, "which", lambda name: None)
     with pytest.raises(MtlbenchError, match=r"METEOR needs Java 8\+ on PATH; install OpenJDK .* or pass --no-meteor"):
         meteor_module._Meteor()
+
+
+def test_eval_refuses_latin1_and_duplicate_ids_in_one_line(tmp_path: Path) -> None:
+    args = _files(tmp_path, {"1": ["a ."]}, {"1": ["a ."]})
+    (tmp_path / "p.json").write_bytes('{"1": ["épanchement pleural"]}'.encode("latin-1"))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert re.search(r"p.json is not UTF-8 text \(byte 0xe9 at line 1, column 9\); mtlbench reads UTF-8", result.output)
+    (tmp_path / "p.json").write_text('{"1": ["a ."], "2": ["b ."], "1": ["c ."]}')
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "p.json has the key '1' twice in one object (the object that starts at line 1, column 1)" in result.output

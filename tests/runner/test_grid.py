@@ -103,3 +103,53 @@ def test_bad_grid_files_get_one_line_errors(tmp_path: Path) -> None:
 def test_shipped_grid_files_expand(path: Path) -> None:
     specs = expand(grid_from_settings(load_grid_file(path)))
     assert specs
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'methods = ["ls"]\nseeds = 1979-05-27\n',
+            r"grid.toml: seeds must be a count .* got datetime.date\(1979, 5, 27\)",
+        ),
+        ('seeds = "3 seeds"\n', r"seeds must be a count .*; got '3 seeds'"),
+        ("seeds = 100000000\n", r"a count of seeds must be between 1 and 10000"),
+        ("seeds = [1, -2]\n", r"each seed a whole number in \[0, 2\*\*32\)"),
+        ('methods = ["ls", 3]\n', r"methods must be a list of names"),
+        ("tune = -1\n", r"tune must be a whole number of trials"),
+        ("train = 5\n", r"\[train\] must be a table of settings"),
+        ("[params.cagrad]\nc = {low = 0.1}\n", r"\[params.cagrad\] c = .*: a setting must be a text, number, boolean"),
+        ("[params.ls]\nweights = [[1, 2], [3]]\n", r"a setting must be a text, number, boolean or a flat list"),
+        ("[sweep.cagrad]\nc = 0.4\n", r"\[sweep.cagrad\] c must be a non-empty list of values to sweep"),
+        ("[backbone]\nbeam_size = 0\n", r"backbone option beam_size must be a positive integer; got 0"),
+        ("[train]\nepochs = 3\n[train]\nlr = 0.1\n", r"not valid TOML: Cannot declare \('train',\) twice \(at line 3"),
+    ],
+)
+def test_grid_files_with_values_of_the_wrong_shape_are_refused_in_one_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "grid.toml"
+    path.write_text(text)
+    with pytest.raises(MtlbenchError, match=message) as err:
+        load_grid_file(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_sweep_or_grid_too_large_to_run_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    path = tmp_path / "grid.toml"
+    path.write_text("[sweep.cagrad]\n" + "".join(f"k{i} = [{', '.join(map(str, range(10)))}]\n" for i in range(6)))
+    with pytest.raises(MtlbenchError, match=r"\[sweep.cagrad\] makes 1000000 combinations; at most 10000"):
+        load_grid_file(path)
+    with pytest.raises(MtlbenchError, match=r"the grid has \d+ runs, more than 100000: split it"):
+        expand(grid_from_settings({"methods": "all", "seeds": 10_000}))
+    with pytest.raises(MtlbenchError, match=r"synthetic: option n_train must be a int; got inf"):
+        DATASETS.get("synthetic")(n_train=float("inf"))
+
+
+def test_a_latin1_grid_file_is_refused_with_the_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "grid.toml"
+    path.write_bytes('description = "réglages"\n'.encode("latin-1"))
+    with pytest.raises(
+        MtlbenchError, match=r"grid file .*grid.toml is not UTF-8 text \(byte 0xe9 at line 1, column 17\)"
+    ):
+        load_grid_file(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -55,3 +56,24 @@ def test_status_watch_ends_once_every_run_has_ended(tmp_path: Path) -> None:
         f"watching {tmp_path}: 2 runs: 1 done, 1 failed (Ctrl-C stops watching, not the runs)",
         "2 runs: 1 done, 1 failed",
     ]
+
+
+def test_damaged_store_files_are_named_in_one_line_and_damaged_runs_are_redone(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    done, other = RunSpec("ls", "synthetic", 0), RunSpec("ls", "synthetic", 1)
+    store.register([done, other])
+    store.begin(done, {})
+    store.finish(done, {"test": {}}, [])
+    (store.path(done.run_id) / "status.json").write_text('{"state": "done", "attempts": ')  # cut off
+    result = CliRunner().invoke(cli, ["status", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        rf"damaged {done.run_id} ls seed=0: .*status.json is not valid JSON: Expecting value", result.output
+    )
+    assert store.state(done.run_id) == "damaged" and store.todo([done, other]) == [done, other]
+    (store.path(other.run_id) / "config.json").write_text('{"run_id": "x", "spec": {"method": "ls", "seed": "0"}}')
+    result = CliRunner().invoke(cli, ["status", str(tmp_path)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert re.search(
+        r"config.json: its spec has no 'dataset'; the run folder is damaged: delete it, and a re-run", result.output
+    )

@@ -68,3 +68,33 @@ def test_duplicate_runs_of_a_method_and_seed_are_reported(tmp_path: Path) -> Non
     atomic_write_json(copy / "status.json", {"state": "done"})
     (result,), _ = analyse(scan(tmp_path), FAST)
     assert "2 finished runs of ls seed 0: only the first run id counts" in result.problems
+
+
+def test_damaged_files_of_a_cell_are_named_and_the_rest_is_compared(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    folders = {
+        (method, seed): write_run(tmp_path, RunSpec(method=method, dataset="synthetic", seed=seed),
+                                  example_rows(rng, 40, 0.5))
+        for method in ("ls", "pcgrad") for seed in range(3)
+    }  # fmt: skip
+    rows = (folders["pcgrad", 0] / "examples.jsonl").read_text().splitlines()
+    rows[7] = rows[7].replace('"rouge_l": ', '"rouge_l": {"x": 1}, "was": ')  # statistics of the wrong shape
+    (folders["pcgrad", 0] / "examples.jsonl").write_text("\n".join(rows) + "\n")
+    (folders["pcgrad", 1] / "examples.jsonl").write_text('{"id": "s0000", "stats": []}\n')
+    (folders["ls", 2] / "status.json").write_bytes(b'{"state": "do')
+    (result,), _ = analyse(scan(tmp_path), FAST)
+    problems = " ".join(result.problems)
+    assert "unreadable: pcgrad seed 0" in problems and "the run folder is damaged: delete it" in problems
+    assert "examples.jsonl: example 1 (id s0000): 'stats' must be an object" in problems
+    assert "not finished: ls seed 2 (damaged)" in problems
+    assert result.seeds == {"ls": 2, "pcgrad": 1}
+
+
+def test_a_cell_whose_every_run_is_damaged_says_why(tmp_path: Path) -> None:
+    rows = example_rows(np.random.default_rng(3), 10, 0.5)
+    for row in rows:
+        row["stats"]["rouge_l"] = {"not": "a number"}  # float() of it is a TypeError
+    write_run(tmp_path, RunSpec(method="ls", dataset="iu_xray", seed=0), rows)
+    results, skipped = analyse(scan(tmp_path), FAST)
+    assert not results and len(skipped) == 1
+    assert skipped[0].startswith("iu_xray / transformer-tiny / tasks report+cls: no finished run can be read (first: ")

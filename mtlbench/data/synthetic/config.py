@@ -35,6 +35,8 @@ class SyntheticConfig:
     """Share of present findings the reader hedges on ("possible", "cannot exclude")."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.seed < 2**32:
+            raise MtlbenchError(f"synthetic: seed must be in [0, 2**32); got {self.seed}")
         for name in ("n_train", "n_val", "n_test"):
             if getattr(self, name) < 1:
                 raise MtlbenchError(f"synthetic: {name} must be at least 1; got {getattr(self, name)}")
@@ -56,8 +58,8 @@ class SyntheticConfig:
             kind = int if isinstance(cls.__dataclass_fields__[name].default, int) else float
             try:
                 values[name] = kind(raw)
-            except (TypeError, ValueError):
-                raise MtlbenchError(f"synthetic: option {name} must be a {kind.__name__}; got {raw!r}") from None
+            except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
+                raise MtlbenchError(f"synthetic: option {name} must be a {kind.__name__}; got {raw!r}"[:200]) from None
         return cls(**values)
 
     def key(self) -> str:
