@@ -266,3 +266,62 @@ def nash_bargaining(gram: Tensor, *, max_iter: int = 20, tol: float = 1e-10) -> 
                 step *= 0.5
         beta = beta + step * delta
     return Solution(beta * scale, iterations, residual, converged)
+
+
+def alpha_fair_weights(gram: Tensor, alpha: float, *, max_iter: int = 50, tol: float = 1e-10) -> Solution:
+    """FairGrad's weights: w > 0 with (G w)_i = w_i^(-1/alpha) for every i.
+
+    These are the optimality conditions of the strictly convex
+    f(w) = 1/2 w^T G w - sum_i phi(w_i), phi(w) = log w (alpha = 1, Nash-MTL's problem) or
+    w^(1 - 1/alpha) / (1 - 1/alpha), so f is minimised by damped Newton steps (fraction to the
+    boundary and Armijo backtracking, full steps once the Newton decrement is small), in
+    float64 on G's device. G is first divided by its largest diagonal entry c, which scales the
+    solution by c^(-alpha/(1+alpha)); the start n_i^(-2 alpha/(1+alpha)) (n_i = |g_i|) is exact
+    for orthogonal tasks. ``residual`` = max_i |w_i^(1/alpha) (G w)_i - 1|. No solution exists
+    when a gradient is zero or a non-negative combination of them vanishes: then ``converged``
+    is False.
+    """
+    k = gram.shape[0]
+    diag = gram.diagonal()
+    failed = Solution(torch.full((k,), math.nan, dtype=gram.dtype, device=gram.device), 0, math.inf, False)
+    if not bool(torch.isfinite(gram).all()) or float(diag.min()) <= TINY:
+        return failed
+    size = float(diag.max())
+    g = gram / size
+    inv = 1.0 / alpha
+    w = g.diagonal().pow(-alpha / (1 + alpha))
+
+    def objective(x: Tensor) -> float:
+        barrier = torch.log(x).sum() if alpha == 1 else (x.pow(1 - inv).sum() / (1 - inv))
+        return float(0.5 * x @ g @ x - barrier)
+
+    residual = math.inf
+    converged = False
+    iterations = 0
+    while True:
+        gw = g @ w
+        residual = float((w.pow(inv) * gw - 1).abs().max())
+        if residual <= tol:
+            converged = True
+            break
+        if iterations >= max_iter or not math.isfinite(residual):
+            break
+        iterations += 1
+        grad = gw - w.pow(-inv)
+        hessian = g + torch.diag(inv * w.pow(-inv - 1))
+        delta = solve_small(hessian, -grad)
+        decrement = float(-(grad @ delta))
+        if not math.isfinite(decrement) or decrement <= 0:
+            break
+        step = 1.0
+        falling = delta < 0
+        if bool(falling.any()):
+            step = min(1.0, 0.99 * float((-w[falling] / delta[falling]).min()))
+        if decrement >= 1e-8 or step < 1.0:
+            # far from the solution: Armijo backtracking; close to it a full Newton step converges
+            # quadratically and a line search would only see rounding noise
+            start = objective(w)
+            while step > 1e-12 and objective(w + step * delta) > start - 0.25 * step * decrement:
+                step *= 0.5
+        w = w + step * delta
+    return Solution(w * size ** (-alpha / (1 + alpha)), iterations, residual, converged)
