@@ -14,7 +14,7 @@ from mtlbench.methods.hparams import Dimension, Range, rules, space
 
 @METHODS.register("db-mtl", aliases=("dbmtl", "db_mtl"))
 class DBMTL(Method):
-    """DB-MTL (Lin, Ye, Xu, Shi & Zhang, 2023, "Dual-Balancing for Multi-Task Learning").
+    """DB-MTL (Lin et al., 2023, "Dual-Balancing for Multi-Task Learning").
 
     Official code: LibMTL ``DB_MTL`` (github.com/median-research-group/LibMTL; the authors').
     Loss-scale balancing: the task gradients are those of log(L_i + eps), i.e. g_i / (L_i + eps),

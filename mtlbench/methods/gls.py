@@ -11,8 +11,7 @@ from mtlbench.methods.base import METHODS, LossWeightingMethod
 
 @METHODS.register("gls", aliases=("geometric-mean", "geometricmean"))
 class GeometricLossStrategy(LossWeightingMethod):
-    """GLS, the geometric loss strategy (Chennupati, Sistu, Yogamani & Rawashdeh, CVPR Workshops 2019,
-    "MultiNet++: Multi-Stream Feature Aggregation and Geometric Loss Strategy for Multi-Task Learning").
+    """GLS, the geometric loss strategy (Chennupati et al., CVPR Workshops 2019, "MultiNet++").
 
     The objective is the geometric mean GM = (prod_i L_i)^(1/K), whose gradient is
     sum_i GM / (K L_i) grad L_i: linear scalarization with weights GM / (K L_i), which

@@ -14,8 +14,7 @@ from mtlbench.methods.hparams import Described, Dimension, Range, rules, space
 
 @METHODS.register("graddrop", aliases=("grad-drop", "grad_drop"))
 class GradDrop(RandomMethod):
-    """GradDrop (Chen, Ngiam, Huang, Luong, Kretzschmar, Chai & Anguelov, NeurIPS 2020, "Just Pick a
-    Sign: Optimizing Deep Multitask Models with Gradient Sign Dropout"), Algorithm 1.
+    """GradDrop (Chen et al., NeurIPS 2020, "Just Pick a Sign"), gradient sign dropout, Algorithm 1.
 
     Applied where the paper applies it, at the shared representation z (the trunk's output that
     every head reads; ``gradient_source = "representation"``, as LibMTL's GradDrop, which refuses

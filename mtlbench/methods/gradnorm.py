@@ -7,16 +7,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mtlbench.methods._learned import add_grad, on_device, task_parameter
+from mtlbench.methods._learned import LearnedScales, add_grad
 from mtlbench.methods._linalg import TINY, to_list
 from mtlbench.methods.base import METHODS, GramianMethod
 from mtlbench.methods.hparams import Dimension, Range, rules, space
 
 
 @METHODS.register("gradnorm")
-class GradNorm(GramianMethod):
-    """GradNorm (Chen, Badrinarayanan, Lee & Rabinovich, ICML 2018, "GradNorm: Gradient
-    Normalization for Adaptive Loss Balancing in Deep Multitask Networks").
+class GradNorm(LearnedScales, GramianMethod):
+    """GradNorm (Chen et al., ICML 2018): learnt task weights that balance the gradient norms.
 
     Task weights w_i, learnt by the run's optimiser, make the weighted gradient norms
     G_i = w_i |g_i| track their mean times the relative inverse training rate:
@@ -44,32 +43,21 @@ class GradNorm(GramianMethod):
     code = "none released by the authors; LibMTL GradNorm is the reference"
     hparam_rules = rules(alpha=Range(0.0))
     search_space = space(alpha=Dimension("uniform", 0.0, 3.0))
-    state_attributes = ("log_scales", "initial_losses")
+    state_attributes = ("initial_losses",)
 
     def __init__(self, *, alpha: float = 1.5) -> None:
         self.check_hparams(alpha=alpha)
         self.alpha = float(alpha)
-        self.log_scales: torch.nn.Parameter | None = None
         self.initial_losses: Tensor | None = None
 
-    def setup(self, n_tasks: int) -> None:
-        self.log_scales = task_parameter(self.log_scales, n_tasks)
-
-    def extra_parameters(self) -> list[torch.nn.Parameter]:
-        return [self.log_scales] if self.log_scales is not None else []
-
     def reset(self) -> None:
-        if self.log_scales is not None:
-            with torch.no_grad():
-                self.log_scales.zero_()
+        super().reset()
         self.initial_losses = None
 
     def weights_from_gram(self, g: Tensor, losses: Tensor | None) -> tuple[Tensor, dict[str, Any]]:
         assert losses is not None
         k = g.shape[0]
-        self.setup(k)
-        assert self.log_scales is not None
-        scales = on_device(self.log_scales, g.device)
+        scales = self.scales_on(k, g.device)
         current = losses.detach().to(device=g.device, dtype=g.dtype)
         if self.initial_losses is None or self.initial_losses.shape != (k,):
             self.initial_losses = current.cpu()

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mtlbench.methods._learned import add_grad, on_device, task_parameter
+from mtlbench.methods._learned import LearnedScales, add_grad
 from mtlbench.methods._linalg import to_list
 from mtlbench.methods.base import METHODS, GramianMethod
 from mtlbench.methods.imtl_g import impartial_weights
@@ -15,7 +15,7 @@ from mtlbench.methods.imtl_l import IMTL_PAPER
 
 
 @METHODS.register("imtl")
-class IMTL(GramianMethod):
+class IMTL(LearnedScales, GramianMethod):
     """IMTL (Liu et al., ICLR 2021, "Towards Impartial Multi-task Learning"), the hybrid of both halves.
 
     The paper's full method (its Algorithm 1; LibMTL's ``IMTL``): the losses are scaled as in
@@ -35,22 +35,10 @@ class IMTL(GramianMethod):
     needs_losses = True
     paper = IMTL_PAPER
     code = "none released by the authors; LibMTL IMTL is the reference"
-    state_attributes = ("log_scales",)
-
-    def __init__(self) -> None:
-        self.log_scales: torch.nn.Parameter | None = None
-
-    def setup(self, n_tasks: int) -> None:
-        self.log_scales = task_parameter(self.log_scales, n_tasks)
-
-    def extra_parameters(self) -> list[torch.nn.Parameter]:
-        return [self.log_scales] if self.log_scales is not None else []
 
     def weights_from_gram(self, g: Tensor, losses: Tensor | None) -> tuple[Tensor, dict[str, Any]]:
         assert losses is not None
-        self.setup(g.shape[0])
-        assert self.log_scales is not None
-        s = on_device(self.log_scales, g.device)
+        s = self.scales_on(g.shape[0], g.device)
         scales = torch.exp(s.detach().to(g.dtype))
         impartial = impartial_weights(g * scales[:, None] * scales[None, :])
         add_grad(s, scales * losses.detach().to(device=g.device, dtype=g.dtype) - 1)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mtlbench.methods._learned import on_device, task_parameter
+from mtlbench.methods._learned import LearnedScales
 from mtlbench.methods.base import METHODS, LossWeightingMethod
 
 IMTL_PAPER = 'Liu, Li, Kuang, Xue, Chen, Yang, Liao & Zhang, ICLR 2021, "Towards Impartial Multi-task Learning"'
 
 
 @METHODS.register("imtl-l", aliases=("imtll", "imtl_l"))
-class IMTLL(LossWeightingMethod):
+class IMTLL(LearnedScales, LossWeightingMethod):
     """IMTL-L (Liu et al., ICLR 2021, "Towards Impartial Multi-task Learning"), the loss-balancing half.
 
     Loss sum_i (e^{s_i} L_i - s_i) with learnable log-scales s (0 at the start: the plain sum),
@@ -26,21 +26,9 @@ class IMTLL(LossWeightingMethod):
     needs_losses = False
     paper = IMTL_PAPER
     code = "none released by the authors; torchjd IMTLL and LibMTL IMTL are the references"
-    state_attributes = ("log_scales",)
-
-    def __init__(self) -> None:
-        self.log_scales: torch.nn.Parameter | None = None
-
-    def setup(self, n_tasks: int) -> None:
-        self.log_scales = task_parameter(self.log_scales, n_tasks)
-
-    def extra_parameters(self) -> list[torch.nn.Parameter]:
-        return [self.log_scales] if self.log_scales is not None else []
 
     def _scales(self, losses: Tensor) -> torch.nn.Parameter:
-        self.setup(losses.shape[0])
-        assert self.log_scales is not None
-        return on_device(self.log_scales, losses.device)
+        return self.scales_on(losses.shape[0], losses.device)
 
     def loss_weights(self, losses: Tensor) -> Tensor:
         return torch.exp(self._scales(losses).detach()).to(losses.dtype)

@@ -8,17 +8,15 @@ import torch
 from torch import Tensor
 
 from mtlbench.errors import MtlbenchError
-from mtlbench.methods._linalg import TINY, gram, project_to_simplex, to_list
+from mtlbench.methods._linalg import gram, project_to_simplex, to_list
 from mtlbench.methods.base import METHODS, Aggregation, Method, checked_gram, missing_losses
 from mtlbench.methods.hparams import Choice, Dimension, Range, rules, space
-
-NORMALIZATIONS = ("none", "l2", "loss", "loss+")
+from mtlbench.methods.mgda import NORMALIZATIONS, gradient_normalizers
 
 
 @METHODS.register("moco")
 class MoCo(Method):
-    """MoCo (Fernando, Shen, Liu, Chaudhury, Murugesan & Chen, ICLR 2023, "Mitigating Gradient Bias
-    in Multi-objective Learning: A Provably Convergent Approach").
+    """MoCo (Fernando et al., ICLR 2023, "Mitigating Gradient Bias in Multi-objective Learning").
 
     The paper's Algorithm 1, as in its first author's code (github.com/heshandevaka/Trade-Off-MOL,
     ``MoCo`` in LibMTL/LibMTL/weighting): each task's gradient is tracked by
@@ -108,7 +106,7 @@ class MoCo(Method):
         tracked.sub_(beta_t * (tracked - grads))
         self.tracked = tracked
         y_gram = gram(tracked)
-        scale = self._normalizers(y_gram, losses)
+        scale = gradient_normalizers(y_gram, losses, self.normalization)
         y_gram = y_gram / (scale[:, None] * scale[None, :])
         lambd = self.lambd.to(g.device)
         lambd = project_to_simplex(lambd - gamma_t * (y_gram @ lambd + self.rho * lambd))
@@ -117,11 +115,3 @@ class MoCo(Method):
         direction = coeffs.to(grads.dtype) @ tracked
         info: dict[str, Any] = {"lambda": to_list(lambd), "tracked_norms": to_list(y_gram.diagonal().sqrt() * scale)}
         return Aggregation(direction=direction, info=info, gram=g)
-
-    def _normalizers(self, y_gram: Tensor, losses: Tensor | None) -> Tensor:
-        scale = torch.ones(y_gram.shape[0], dtype=y_gram.dtype, device=y_gram.device)
-        if self.normalization in ("l2", "loss+"):
-            scale = scale * y_gram.diagonal().clamp_min(0).sqrt()
-        if self.normalization in ("loss", "loss+") and losses is not None:
-            scale = scale * losses.detach().to(device=y_gram.device, dtype=y_gram.dtype)
-        return torch.where((scale.abs() > TINY) & torch.isfinite(scale), scale, torch.ones_like(scale))

@@ -14,7 +14,7 @@ from mtlbench.methods.hparams import Choice, Dimension, Range, rules, space
 
 @METHODS.register("modo")
 class MoDo(GramianMethod):
-    """MoDo (Chen, Fernando, Ying & Chen, NeurIPS 2023, "Three-Way Trade-Off in Multi-Objective Learning").
+    """MoDo (Chen et al., NeurIPS 2023, "Three-Way Trade-Off in Multi-Objective Learning").
 
     Official code: github.com/heshandevaka/Trade-Off-MOL (``MoDo`` in LibMTL/LibMTL/weighting).
     The weights lambda on the simplex (uniform at the start and after ``reset()``; the method's

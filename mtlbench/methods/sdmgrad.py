@@ -15,7 +15,7 @@ from mtlbench.methods.hparams import Choice, Described, Dimension, Range, rules,
 
 @METHODS.register("sdmgrad")
 class SDMGrad(GramianMethod):
-    """SDMGrad (Xiao, Ban & Ji, NeurIPS 2023, "Direction-oriented Multi-objective Learning").
+    """SDMGrad (Xiao et al., NeurIPS 2023, "Direction-oriented Multi-objective Learning").
 
     Official code: github.com/OptMN-Lab/sdmgrad (``SDMGrad`` in methods/weight_methods.py). The
     weights w on the simplex approximately solve min_w 1/2 |J^T w|^2 + lam (J^T w) . g_0 by

@@ -15,8 +15,7 @@ LOG_EPS = 1e-20
 
 @METHODS.register("stch", aliases=("smooth-tchebycheff",))
 class STCH(LossWeightingMethod):
-    """STCH (Lin, Zhang, Chen, Liu, Zhang & Zhang, ICML 2024, "Smooth Tchebycheff Scalarization for
-    Multi-Objective Optimization"), as its official MTL code.
+    """STCH (Lin et al., ICML 2024, "Smooth Tchebycheff Scalarization"), as its official MTL code.
 
     Official code: github.com/Xi-L/STCH (STCH_MTL/LibMTL/weighting/STCH.py). The objective is
     K mu log sum_i exp(f_i / mu), a smooth maximum of f_i = log(L_i / n_i + 1e-20), the log losses

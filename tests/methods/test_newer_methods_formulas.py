@@ -213,3 +213,16 @@ def test_db_mtl_follows_the_official_rule_over_three_steps() -> None:
         expected = (norms.max() / (norms + 1e-8)) @ b
         got = method.aggregate(torch.tensor(g), torch.tensor(losses)).direction.numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- listing
+def test_the_listing_names_every_newer_method_in_one_complete_line() -> None:
+    from click.testing import CliRunner
+
+    from mtlbench.cli.listing import list_command
+
+    newer = ["fairgrad", "sdmgrad", "moco", "modo", "excessmtl", "graddrop", "dualproj", "db-mtl"]
+    newer += ["gradnorm", "imtl", "imtl-l", "stch", "gls"]
+    lines = {line.split()[0]: line for line in CliRunner().invoke(list_command, ["methods"]).output.splitlines()}
+    for name in newer:
+        assert lines[name].endswith(".") and "  -  " in lines[name], lines.get(name)
