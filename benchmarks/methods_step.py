@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import time
 from pathlib import Path
 
@@ -129,6 +130,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--methods", default="all", help="comma-separated names (ls is always measured)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--append", action="store_true", help="add a section to --out instead of replacing it")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = METHODS.expand(args.methods)
@@ -172,14 +174,26 @@ def main() -> None:
     print(text)
     if args.out:
         chosen = "" if args.methods == "all" else f" --methods {args.methods}"
-        args.out.write_text(
-            "# Training-step time by method\n\nCommand: `.venv/bin/python benchmarks/methods_step.py "
+        command = (
+            ".venv/bin/python benchmarks/methods_step.py "
             f"--rounds {args.rounds} --warmup {args.warmup} --repeats {args.repeats} --threads {args.threads}"
-            f"{chosen} --out {args.out}`\n\n"
-            + text
-            + "\nSee also `methods_nash_solver.md` (Nash-MTL's solver against cvxpy) and "
-            "`methods_came_adam.md` (CAME-Grad's gain under Adam).\n"
+            f"{chosen} --out {args.out}{' --append' if args.append else ''}"
         )
+        if args.append:  # a new section under what the file already records
+            with args.out.open("a") as out:
+                out.write(f"\n## Run at commit {_revision()}\n\nCommand: `{command}`\n\n{text}")
+        else:
+            args.out.write_text(
+                f"# Training-step time by method\n\nCommand: `{command}`\n\n"
+                + text
+                + "\nSee also `methods_nash_solver.md` (Nash-MTL's solver against cvxpy) and "
+                "`methods_came_adam.md` (CAME-Grad's gain under Adam).\n"
+            )
+
+
+def _revision() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "unknown"
 
 
 def _load(values: tuple[float, float, float]) -> str:
