@@ -12,7 +12,8 @@ missing; MGDA's default normalisation ("loss+") counts missing losses as equal (
 docstring); ``staged`` is a schedule and needs ``task_names=[...]``.
 
 ``combine`` is ONE fresh step. Stateful methods (Nash-MTL's update period, GradVac's EMA
-targets, FAMO's logits, DWA's loss history, RLW's generator) keep their state in the object
+targets, FAMO's logits, DWA's loss history, RLW's generator, the tracked gradients of MoCo and
+DB-MTL, SDMGrad's and MoDo's warm-started weights, ...) keep their state in the object
 that :func:`create` returns; call its ``aggregate`` step after step to use it. The contract a
 method fulfils, and a plugin implements, is :class:`~mtlbench.methods.base.Method`. Each
 class names its paper and official code (``paper``, ``code``, ``mtlbench describe NAME``), its
@@ -29,6 +30,8 @@ from torch import Tensor
 # Importing a module registers its method; this order is the registry's (`mtlbench list methods`, --methods all).
 from mtlbench.methods import cagrad, came, imtl_g, upgrad, aligned_mtl, config, linear  # noqa: F401
 from mtlbench.methods import mgda, mgda_ub, nash, pcgrad, gradvac, rlar, staged, uw, dwa, rlw, famo  # noqa: F401
+from mtlbench.methods import fairgrad, sdmgrad, moco, modo, excess_mtl, graddrop, dualproj, db_mtl  # noqa: F401
+from mtlbench.methods import gradnorm, imtl, imtl_l, stch, gls  # noqa: F401
 
 # isort: on
 from mtlbench.methods.base import (

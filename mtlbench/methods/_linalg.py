@@ -70,3 +70,29 @@ def reduce_rows(coeffs: Tensor, reduction: str) -> Tensor:
     """Weights of the sum (or, with ``"mean"``, the mean) of edited rows ``coeffs @ J`` over the original rows."""
     weights = coeffs.sum(dim=0)
     return weights / coeffs.shape[0] if reduction == "mean" else weights
+
+
+def project_to_simplex(v: Tensor) -> Tensor:
+    """The Euclidean projection of ``v`` [K] onto the probability simplex (exact, sort-based).
+
+    With u sorted in decreasing order and c its cumulative sums, rho is the last index j with
+    u_j > (c_j - 1) / j and the projection is max(v - (c_rho - 1) / rho, 0) (Held, Wolfe and Crowder
+    1974; the projection SDMGrad, MoDo and MoCo use).
+    """
+    v = v - v.max()  # the projection ignores a common shift; this keeps u_1 > c_1 exact for huge v
+    u = torch.sort(v, descending=True).values
+    cumulative = torch.cumsum(u, dim=0) - 1
+    ranks = torch.arange(1, v.shape[0] + 1, dtype=v.dtype, device=v.device)
+    rho = int(torch.nonzero(u * ranks > cumulative).max())
+    return (v - cumulative[rho] / (rho + 1)).clamp_min(0)
+
+
+def clip_weights(weights: Tensor, g: Tensor, max_norm: float) -> tuple[Tensor, float, float]:
+    """Weights scaled so that |J^T w| <= ``max_norm`` (0: no cap), from G alone; and |J^T w| and the factor.
+
+    The official code of Nash-MTL, FairGrad and SDMGrad clips the shared parameters' gradient,
+    which is exactly the direction, to ``max_norm`` after the backward pass.
+    """
+    norm = math.sqrt(max(float(weights @ g @ weights), 0.0))
+    factor = max_norm / norm if max_norm > 0 and math.isfinite(norm) and norm > max_norm else 1.0
+    return weights * factor, norm, factor

@@ -80,6 +80,7 @@ class Method(ABC):
                 # (with penalizes_representation) penalty = method.representation_penalty(dL_i/dz)
                 # gradient method:
                 w = method.reuse_weights(losses) # weights to reuse, or None to ask for gradients
+                method.set_representation(z)     # only with gradient_source "representation"
                 agg = method.aggregate(G, losses)# otherwise: G [K, P], rows w.r.t. `gradient_source`
                 # loss-weighting method:
                 total = method.weighted_loss(losses)  # exactly once per step; total.backward()
@@ -114,11 +115,15 @@ class Method(ABC):
     """Which per-task gradients ``aggregate`` expects as rows of ``grads``.
 
     ``"parameters"``: d L_i / d theta_shared, flattened; the returned direction is written to the
-    shared parameters' ``.grad``. ``"representation"`` (MGDA-UB): d L_i / d z for the shared
-    representation z (the trunk's output for the whole batch, flattened), which costs one backward
-    through the heads only; the direction then lives in z-space and means nothing for the
-    parameters, so the engine must backpropagate ``sum_i weights_i * L_i`` (``Aggregation.weights``)
-    through the whole model in one pass instead.
+    shared parameters' ``.grad``. ``"representation"`` (MGDA-UB, GradDrop): d L_i / d z for the
+    shared representation z (the trunk's output for the whole batch, flattened), which costs one
+    backward through the heads only; the direction then lives in z-space. With
+    ``Aggregation.weights`` (MGDA-UB) the engine backpropagates ``sum_i weights_i * L_i`` through
+    the whole model in one pass. Without weights (GradDrop, whose per-coordinate masking is no
+    weighted sum) the engine backpropagates the direction itself from z into the trunk, in the same
+    single pass in which every head gets the plain gradient of its own loss (and shared parameters
+    that a loss reaches other than through z, e.g. ``cmn``'s text-side memory, their plain sum);
+    :meth:`set_representation` shows such a method z first.
     """
 
     needs_losses: ClassVar[bool] = False
@@ -244,6 +249,14 @@ class Method(ABC):
         ``penalizes_representation``. None: no penalty (the default)."""
         return None
 
+    def set_representation(self, representation: Tensor) -> None:  # noqa: B027 (an optional hook: a no-op by default)
+        """Called every step, just before ``aggregate``, when ``gradient_source`` is "representation",
+        with the (detached) shared representation z [B, ...] whose gradients are the rows of ``grads``.
+
+        GradDrop reads the signs of z: for batch-separated activations its sign purity is computed on
+        sign(z) * dL_i/dz summed over the batch (Chen et al. 2020, Algorithm 1). Default: ignored.
+        """
+
     def reuse_weights(self, losses: Tensor) -> Tensor | None:
         """[K] task weights to apply this step WITHOUT per-task gradients, or None to ask for them.
 
@@ -359,12 +372,7 @@ class GramianMethod(Method):
     """
 
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:
-        k = check_inputs(grads, losses)
-        if self.needs_losses and losses is None:
-            raise MtlbenchError(missing_losses(self.display_name()))
-        self.check_step(k, losses)
-        g = gram(grads)
-        bad = non_finite(grads, g)
+        g, bad = checked_gram(self, grads, losses)
         if bad is not None:
             return bad
         weights, info = self.weights_from_gram(g, losses)
@@ -492,6 +500,9 @@ class WrapperMethod(Method):
     def representation_penalty(self, task_grads: list[Tensor]) -> Tensor | None:
         return self.inner.representation_penalty(task_grads)
 
+    def set_representation(self, representation: Tensor) -> None:
+        self.inner.set_representation(representation)
+
     def reuse_weights(self, losses: Tensor) -> Tensor | None:
         return self.inner.reuse_weights(losses)
 
@@ -539,6 +550,22 @@ def check_inputs(grads: Tensor, losses: Tensor | None = None) -> int:
         shape = tuple(losses.shape) if isinstance(losses, Tensor) else type(losses).__name__
         raise MtlbenchError(f"losses must be a [K] = [{k}] tensor matching grads, got {shape}")
     return k
+
+
+def checked_gram(method: Method, grads: Tensor, losses: Tensor | None) -> tuple[Tensor, Aggregation | None]:
+    """The first work of a gradient method's step: inputs checked, G = J J^T built once in float64.
+
+    Refuses bad shapes and missing losses (when ``needs_losses``) in one line, lets a
+    :class:`GramianMethod` refuse its inputs (``check_step``), and returns G with, for non-finite
+    gradients, the NaN update to return at once (see :func:`non_finite`), before any state changes.
+    """
+    k = check_inputs(grads, losses)
+    if method.needs_losses and losses is None:
+        raise MtlbenchError(missing_losses(method.display_name()))
+    if isinstance(method, GramianMethod):
+        method.check_step(k, losses)
+    g = gram(grads)
+    return g, non_finite(grads, g)
 
 
 def non_finite(grads: Tensor, gram: Tensor) -> Aggregation | None:

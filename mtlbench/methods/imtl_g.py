@@ -26,11 +26,15 @@ class IMTLG(GramianMethod):
     code = "none released by the authors; LibMTL IMTL and torchjd IMTLG are the references"
 
     def weights_from_gram(self, g: Tensor, losses: Tensor | None) -> tuple[Tensor, dict[str, Any]]:
-        norms = g.diagonal().clamp_min(0).sqrt()
-        raw = torch.linalg.pinv(g, hermitian=True) @ norms
-        total = float(raw.sum())
-        if not torch.isfinite(raw).all() or abs(total) <= TINY or bool((norms <= 0).any()):
-            weights = torch.zeros_like(norms)
-            return weights, {"weights": to_list(weights), "degenerate": 1.0}
-        weights = raw / total
-        return weights, {"weights": to_list(weights), "degenerate": 0.0}
+        weights = impartial_weights(g)
+        return weights, {"weights": to_list(weights), "degenerate": float(not bool(weights.any()))}
+
+
+def impartial_weights(g: Tensor) -> Tensor:
+    """IMTL-G's weights w = G^+ n / (1^T G^+ n) from the Gram matrix; zeros when degenerate."""
+    norms = g.diagonal().clamp_min(0).sqrt()
+    raw = torch.linalg.pinv(g, hermitian=True) @ norms
+    total = float(raw.sum())
+    if not torch.isfinite(raw).all() or abs(total) <= TINY or bool((norms <= 0).any()):
+        return torch.zeros_like(norms)
+    return raw / total

@@ -88,20 +88,27 @@ class MGDA(GramianMethod):
         return weights, info
 
     def _normalizers(self, g: Tensor, losses: Tensor | None) -> Tensor:
-        k = g.shape[0]
-        ones = torch.ones(k, dtype=g.dtype, device=g.device)
-        if self.normalization == "none":
-            return ones
-        scale = ones
-        if self.normalization in ("l2", "loss+"):
-            scale = scale * g.diagonal().clamp_min(0).sqrt()
-        if self.normalization in ("loss", "loss+"):
-            if losses is None:
-                LOGGER.warning(
-                    "%s: no losses given; normalization %r counts every task's loss as equal for this step",
-                    self.display_name(),
-                    self.normalization,
-                )
-            else:
-                scale = scale * losses.detach().to(device=g.device, dtype=g.dtype)
-        return torch.where((scale.abs() > TINY) & torch.isfinite(scale), scale, ones)
+        if losses is None and "loss" in self.normalization:
+            LOGGER.warning(
+                "%s: no losses given; normalization %r counts every task's loss as equal for this step",
+                self.display_name(),
+                self.normalization,
+            )
+        return gradient_normalizers(g, losses, self.normalization)
+
+
+def gradient_normalizers(g: Tensor, losses: Tensor | None, normalization: str) -> Tensor:
+    """The official ``gradient_normalizers``, from the Gram matrix ``g`` of the rows to normalise.
+
+    n_i = 1 (``"none"``), |g_i| (``"l2"``), L_i (``"loss"``), L_i |g_i| (``"loss+"``); without
+    losses the loss factor is left out; a zero or non-finite n_i is replaced by 1.
+    """
+    ones = torch.ones(g.shape[0], dtype=g.dtype, device=g.device)
+    if normalization == "none":
+        return ones
+    scale = ones
+    if normalization in ("l2", "loss+"):
+        scale = scale * g.diagonal().clamp_min(0).sqrt()
+    if normalization in ("loss", "loss+") and losses is not None:
+        scale = scale * losses.detach().to(device=g.device, dtype=g.dtype)
+    return torch.where((scale.abs() > TINY) & torch.isfinite(scale), scale, ones)

@@ -211,18 +211,29 @@ def nonneg_quadratic(gram: Tensor, linear: Tensor, *, max_iter: int = 200, tol: 
     return Solution(z, iterations, residual, converged)
 
 
+def dual_cone_weights(gram: Tensor, preference: Tensor) -> Solution:
+    """Weights of the projection of J^T u onto the dual cone {x : J x >= 0} of the rows.
+
+    The projection's dual is min_{v >= u} v^T G v: v = u + z with z >= 0 minimising
+    1/2 z^T G z + (G u) . z (:func:`nonneg_quadratic`); the projection is J^T v. DualProj projects
+    the mean gradient (u = 1/K), UPGrad every row (u = e_i).
+    """
+    solution = nonneg_quadratic(gram, gram @ preference)
+    return Solution(preference + solution.x, solution.iterations, solution.residual, solution.converged)
+
+
 def nash_bargaining(gram: Tensor, *, max_iter: int = 20, tol: float = 1e-10) -> Solution:
     """Nash-MTL's alpha > 0 with alpha_i (G alpha)_i = 1 for every i.
 
     It is the unique minimiser of the strictly convex, self-concordant
-    f(alpha) = 1/2 alpha^T G alpha - sum_i log alpha_i, found by damped Newton steps with a
-    fraction-to-the-boundary rule and Armijo backtracking, then full steps once the Newton
-    decrement is below 1/4. The variables are scaled by the
-    gradient norms (alpha = beta / |g_i|, so G becomes the cosine matrix and the start
-    beta = 1 is exact for orthogonal tasks); Newton's method is affine invariant, so only
-    the start depends on this. ``residual`` = max_i |alpha_i (G alpha)_i - 1|. No solution
-    exists when a gradient is zero or a non-negative combination of the gradients vanishes
-    (e.g. g_1 = -g_2): the iterates then diverge and ``converged`` is False.
+    f(alpha) = 1/2 alpha^T G alpha - sum_i log alpha_i (FairGrad's problem at alpha-fairness 1),
+    found by damped Newton steps with a fraction-to-the-boundary rule and Armijo backtracking,
+    then full steps once the Newton decrement is below 1/4 (:func:`_fair_newton`). The
+    variables are scaled by the gradient norms (alpha = beta / |g_i|, so G becomes the cosine
+    matrix and the start beta = 1 is exact for orthogonal tasks); Newton's method is affine
+    invariant, so only the start depends on this. ``residual`` = max_i |alpha_i (G alpha)_i - 1|.
+    No solution exists when a gradient is zero or a non-negative combination of the gradients
+    vanishes (e.g. g_1 = -g_2): the iterates then diverge and ``converged`` is False.
     """
     k = gram.shape[0]
     diag = gram.diagonal()
@@ -231,38 +242,84 @@ def nash_bargaining(gram: Tensor, *, max_iter: int = 20, tol: float = 1e-10) -> 
     scale = diag.rsqrt()
     cos = gram * scale[:, None] * scale[None, :]
     beta = torch.ones(k, dtype=gram.dtype, device=gram.device)
+    # Close to the solution (Newton decrement < 1/4) a full step stays feasible for a
+    # self-concordant f and converges quadratically; a line search there would only see rounding noise.
+    solution = _fair_newton(cos, beta, 1.0, max_iter=max_iter, tol=tol, full_steps_below=1 / 16, guard_full_steps=False)
+    return Solution(solution.x * scale, solution.iterations, solution.residual, solution.converged)
+
+
+def alpha_fair_weights(gram: Tensor, alpha: float, *, max_iter: int = 50, tol: float = 1e-10) -> Solution:
+    """FairGrad's weights: w > 0 with (G w)_i = w_i^(-1/alpha) for every i.
+
+    These are the optimality conditions of the strictly convex
+    f(w) = 1/2 w^T G w - sum_i phi(w_i), phi(w) = log w (alpha = 1, Nash-MTL's problem) or
+    w^(1 - 1/alpha) / (1 - 1/alpha), so f is minimised by damped Newton steps
+    (:func:`_fair_newton`; phi is not self-concordant for every alpha, so a full step close to
+    the solution is taken only when it stays inside w > 0), in float64 on G's device. G is first
+    divided by its largest diagonal entry c, which scales the solution by c^(-alpha/(1+alpha));
+    the start n_i^(-2 alpha/(1+alpha)) (n_i = |g_i|) is exact for orthogonal tasks.
+    ``residual`` = max_i |w_i^(1/alpha) (G w)_i - 1|. No solution exists when a gradient is zero
+    or a non-negative combination of them vanishes: then ``converged`` is False.
+    """
+    k = gram.shape[0]
+    diag = gram.diagonal()
+    if not bool(torch.isfinite(gram).all()) or float(diag.min()) <= TINY:
+        return Solution(torch.full((k,), math.nan, dtype=gram.dtype, device=gram.device), 0, math.inf, False)
+    size = float(diag.max())
+    g = gram / size
+    start = g.diagonal().pow(-alpha / (1 + alpha))
+    solution = _fair_newton(g, start, alpha, max_iter=max_iter, tol=tol, full_steps_below=1e-8, guard_full_steps=True)
+    return Solution(
+        solution.x * size ** (-alpha / (1 + alpha)), solution.iterations, solution.residual, solution.converged
+    )
+
+
+def _fair_newton(
+    m: Tensor, x: Tensor, alpha: float, *, max_iter: int, tol: float, full_steps_below: float, guard_full_steps: bool
+) -> Solution:
+    """Damped Newton on f(x) = 1/2 x^T m x - sum_i phi(x_i) over x > 0, phi the alpha-fair utility.
+
+    phi(x) = log x for alpha = 1, x^(1 - 1/alpha) / (1 - 1/alpha) otherwise; at the minimiser
+    (m x)_i = phi'(x_i) = x_i^(-1/alpha), and ``residual`` = max_i |x_i^(1/alpha) (m x)_i - 1|.
+    While the Newton decrement is at least ``full_steps_below`` the step stays inside x > 0
+    (fraction to the boundary, 0.99) and backtracks (Armijo, 1/4); below it a full step is
+    taken, checked to stay inside x > 0 when ``guard_full_steps``.
+    """
+    inv = 1.0 / alpha
+
+    def objective(x: Tensor) -> float:
+        utility = torch.log(x).sum() if alpha == 1 else x.pow(1 - inv).sum() / (1 - inv)
+        return float(0.5 * x @ m @ x - utility)
+
     residual = math.inf
     converged = False
     iterations = 0
-
-    def objective(x: Tensor) -> float:
-        return float(0.5 * x @ cos @ x - torch.log(x).sum())
-
     while True:
-        c_beta = cos @ beta
-        residual = float((beta * c_beta - 1).abs().max())
+        mx = m @ x
+        if alpha == 1:  # written out: Nash-MTL's arithmetic, operation for operation
+            residual = float((x * mx - 1).abs().max())
+            slope, curvature = 1 / x, 1 / x**2
+        else:
+            residual = float((x.pow(inv) * mx - 1).abs().max())
+            slope, curvature = x.pow(-inv), inv * x.pow(-inv - 1)
         if residual <= tol:
             converged = True
             break
         if iterations >= max_iter or not math.isfinite(residual):
             break
         iterations += 1
-        grad = c_beta - 1 / beta
-        hessian = cos + torch.diag(1 / beta**2)
-        delta = solve_small(hessian, -grad)
+        grad = mx - slope
+        delta = solve_small(m + torch.diag(curvature), -grad)
         decrement = float(-(grad @ delta))
         if not math.isfinite(decrement) or decrement <= 0:
             break
         step = 1.0
-        if decrement >= 1 / 16:
-            # Far from the solution: stay inside alpha > 0 and backtrack (Armijo). Close to it
-            # (Newton decrement < 1/4) a full step stays feasible for a self-concordant f and
-            # converges quadratically; a line search there would only see rounding noise.
+        if decrement >= full_steps_below or (guard_full_steps and bool((x + delta <= 0).any())):
             falling = delta < 0
             if bool(falling.any()):
-                step = min(1.0, 0.99 * float((-beta[falling] / delta[falling]).min()))
-            start = objective(beta)
-            while step > 1e-12 and objective(beta + step * delta) > start - 0.25 * step * decrement:
+                step = min(1.0, 0.99 * float((-x[falling] / delta[falling]).min()))
+            start = objective(x)
+            while step > 1e-12 and objective(x + step * delta) > start - 0.25 * step * decrement:
                 step *= 0.5
-        beta = beta + step * delta
-    return Solution(beta * scale, iterations, residual, converged)
+        x = x + step * delta
+    return Solution(x, iterations, residual, converged)

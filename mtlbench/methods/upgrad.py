@@ -10,7 +10,7 @@ from torch import Tensor
 from mtlbench.methods._linalg import TINY, to_list
 from mtlbench.methods.base import METHODS, GramianMethod
 from mtlbench.methods.hparams import Choice, rules
-from mtlbench.methods.solvers import nonneg_quadratic
+from mtlbench.methods.solvers import dual_cone_weights
 
 
 @METHODS.register("upgrad")
@@ -42,10 +42,9 @@ class UPGrad(GramianMethod):
         g_n = g / scale
         weights = torch.zeros(k, dtype=g.dtype, device=g.device)
         worst = 0.0
-        for i in range(k):
-            solution = nonneg_quadratic(g_n, g_n[:, i])
+        for row in torch.eye(k, dtype=g.dtype, device=g.device):
+            solution = dual_cone_weights(g_n, row)
             weights += solution.x
-            weights[i] += 1.0
             worst = max(worst, solution.residual)
         weights = weights / k if self.reduction == "mean" else weights
         return weights, {"weights": to_list(weights), "kkt_residual": worst}

@@ -9,7 +9,9 @@ weighted sum (heads then see their task's weight too, as in LibMTL). ``probe_eve
 takes per-task gradients every so many steps for the diagnostics of such methods.
 
 Costs: K backward passes through the shared trunk for a gradient method (the graph is kept
-for all but the last), one for a loss-weighting method or a step that reuses weights. The
+for all but the last), one for a loss-weighting method or a step that reuses weights, and for a
+representation-level method (MGDA-UB, GradDrop) K backward passes through the heads to z plus
+one through the whole model. The
 K x P gradient matrix is allocated once per step on the parameters' device and never leaves
 it; the methods reduce it to its K x K Gram matrix in float64.
 """
@@ -170,10 +172,12 @@ class MTLEngine:
             if representation is None:
                 raise ValueError(f"{type(self.method).__name__} needs the backbone's shared representation")
             grads = self._representation_gradients(losses, representation, scale)
+            self.method.set_representation(representation.detach())
             aggregation = self.method.aggregate(grads, loss_vec.detach())
             if aggregation.weights is None:
-                raise ValueError(f"{type(self.method).__name__} works on the representation but gave no weights")
-            self._weighted_backward(aggregation.weights, loss_vec, scale, keep_graph=keep_graph)
+                self._representation_backward(aggregation.direction, grads, loss_vec, representation, scale, keep_graph)
+            else:
+                self._weighted_backward(aggregation.weights, loss_vec, scale, keep_graph=keep_graph)
             record.info["gradient_source"] = "representation"
         else:
             grads = self._task_gradients(losses, scale, set_heads=True, keep_graph=keep_graph)
@@ -220,6 +224,29 @@ class MTLEngine:
             grads = torch.autograd.grad(scale * loss_vec[i], heads, retain_graph=retain, allow_unused=True)
             for p, g in zip(heads, grads):
                 p.grad = g
+
+    def _representation_backward(
+        self,
+        direction: Tensor,
+        rows: Tensor,
+        loss_vec: Tensor,
+        representation: Tensor,
+        scale: float,
+        keep_graph: bool,
+    ) -> None:
+        """One backward pass that puts a z-space ``direction`` (GradDrop's) into the trunk.
+
+        Backpropagating ``sum_i L_i`` gives every head the plain gradient of its own loss and the
+        trunk J_z^T sum_i g_i^z plus whatever reaches it other than through z; seeding z with
+        ``direction - sum_i g_i^z`` in the same pass swaps J_z^T sum_i g_i^z for J_z^T direction.
+        """
+        correction = (direction - rows.sum(dim=0)).view_as(representation).to(representation.dtype)
+        total = loss_vec.sum()
+        torch.autograd.backward(
+            [total, representation],
+            [torch.full_like(total, scale), correction * scale if scale != 1.0 else correction],
+            retain_graph=keep_graph,
+        )
 
     def _clip_shared(self, scale: float, record: StepRecord) -> None:
         """Clip the shared gradient of a one-backward step to the method's ``max_norm`` (if any)."""

@@ -133,6 +133,6 @@ def test_unknown_cleaning_style_and_unreadable_vocabulary(tmp_path: Path) -> Non
         clean_report("x", "chexpert")
     (tmp_path / "vocab.json").write_text('{"tokens": [')
     with pytest.raises(
-        DataError, match="the vocabulary .*vocab.json is not valid JSON: .*pass the vocab.json that a run wrote"
+        DataError, match=r"the vocabulary .*vocab.json is not valid JSON: .*pass the vocab.json that a run wrote"
     ):
         Tokenizer.load(tmp_path / "vocab.json")

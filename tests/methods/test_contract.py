@@ -118,8 +118,10 @@ def test_every_method_runs_on_a_plain_matrix_with_its_defaults_or_says_in_one_li
             assert "\n" not in str(err)
             continue
         assert d.shape == (7,) and bool(torch.isfinite(d).all()), name
-    assert set(needs) == {"famo", "staged"}
-    assert "pass losses=" in needs["famo"] and METHODS.get("famo").needs_losses
+    weigh_by_losses = {"famo", "db-mtl", "gradnorm", "imtl", "stch", "gls"}
+    assert set(needs) == {"staged", *weigh_by_losses}
+    for name in weigh_by_losses:
+        assert "pass losses=" in needs[name] and METHODS.get(name).needs_losses, name
     assert "task_names" in needs["staged"]
     assert bool(torch.isfinite(combine("famo", g, torch.ones(3, dtype=torch.float64))).all())
 

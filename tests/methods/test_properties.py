@@ -26,10 +26,16 @@ GRADIENT_METHODS = [
     "config",
     "came-grad",
 ]
-NON_CONFLICTING = ["mgda", "upgrad", "config", "nashmtl"]
+NEWER = ["fairgrad", "sdmgrad", "moco", "modo", "excessmtl", "dualproj", "db-mtl", "gradnorm", "imtl"]
+GRADIENT_METHODS += NEWER
+NON_CONFLICTING = ["mgda", "upgrad", "config", "nashmtl", "dualproj"]
 ORDER_FREE = ["ls", "mgda", "cagrad", "nashmtl", "imtl-g", "upgrad", "aligned-mtl", "config", "came-grad"]
+ORDER_FREE += ["fairgrad", "sdmgrad", "moco", "modo", "excessmtl", "graddrop", "dualproj", "imtl-l"]
 HOMOGENEOUS = ["ls", "pcgrad", "gradvac", "cagrad", "mgda", "imtl-g", "upgrad", "aligned-mtl", "config", "came-grad"]
-"""d(a J) = a d(J) for a > 0 (GradVac on its first step, without its eps guard: targets start at 0)."""
+HOMOGENEOUS += ["excessmtl", "graddrop", "dualproj", "imtl-l"]
+"""d(a J) = a d(J) for a > 0 (GradVac on its first step, without its eps guard: targets start at 0;
+ExcessMTL on its first step, whose weights are uniform; GradDrop with the same draws; FairGrad's
+degree is (1 - alpha)/(1 + alpha), tested on its own)."""
 
 
 def _params(name: str, k: int) -> dict:
@@ -262,6 +268,13 @@ def test_loss_weighting_methods_need_losses_when_their_weights_depend_on_them() 
         ("famo", {"w_lr": 0.0}, "w_lr must be"),
         ("rlar", {"base": "rlar"}, "not rlar itself"),
         ("staged", {"stages": []}, "non-empty"),
+        ("fairgrad", {"alpha": 0.0}, "alpha must be"),
+        ("sdmgrad", {"momentum": 1.0}, r"momentum must be a number in \[0, 1\)"),
+        ("moco", {"normalization": "l1"}, "normalization must be"),
+        ("excessmtl", {"warmup_steps": 0}, "warmup_steps must be"),
+        ("graddrop", {"leak": 2.0}, "leak must be"),
+        ("stch", {"mu": 0.0}, "mu must be"),
+        ("stch", {"warmup_epoch": 1.5}, "whole number of epochs"),
     ],
 )
 def test_bad_hyper_parameters_get_one_clear_line(name: str, params: dict, message: str) -> None:

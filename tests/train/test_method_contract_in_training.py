@@ -16,10 +16,12 @@ from mtlbench.train.loop import fit, mean_losses
 
 CONFIG = TrainConfig(epochs=3, monitor="loss", probe_every=2, update_every=2)
 """3 steps an epoch: probing and weight reuse must go on across the resume where they were."""
-PARAMS = {"nashmtl": {"update_weights_every": 2}, "rlar": {"base": "famo"}}
+PARAMS = {"nashmtl": {"update_weights_every": 2}, "rlar": {"base": "famo"}, "stch": {"warmup_epoch": 0}}
 STATEFUL = ["nashmtl", "pcgrad", "gradvac", "uw", "dwa", "rlw", "famo", "rlar", "cagrad"]
-"""Every method that declares state (rlar through the FAMO it wraps); the others have nothing to lose but
-the engine's progress, which cagrad (weights reused every other step) stands for."""
+STATEFUL += ["sdmgrad", "moco", "modo", "excessmtl", "graddrop", "db-mtl", "gradnorm", "imtl-l", "imtl", "stch"]
+"""Every method that declares state (rlar through the FAMO it wraps; stch leaves its warm-up after
+epoch 0, so that its nadir point must survive the kill); the others have nothing to lose but the
+engine's progress, which cagrad (weights reused every other step) stands for."""
 
 
 class Stop(Exception):
@@ -83,10 +85,13 @@ def test_a_run_killed_after_an_epoch_resumes_to_the_numbers_of_an_uninterrupted_
     assert _without_resume_marker(resumed) == uninterrupted
 
 
-@pytest.mark.parametrize(("name", "what"), [("rlw", "weights"), ("pcgrad", "update_norm"), ("gradvac", "update_norm")])
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [("rlw", "weights"), ("pcgrad", "update_norm"), ("gradvac", "update_norm"), ("graddrop", "update_norm")],
+)
 def test_replicate_seeds_reach_the_methods_randomness_and_a_seed_reproduces_it(name: str, what: str) -> None:
-    """Two replicate seeds draw different RLW weights and PCGrad / GradVac task orders (K = 3);
-    the same seed gives the same training log."""
+    """Two replicate seeds draw different RLW weights, PCGrad / GradVac task orders (K = 3) and
+    GradDrop masks; the same seed gives the same training log."""
     logs = {}
     for seed in (0, 1, 0):
         log: list[dict[str, Any]] = []
