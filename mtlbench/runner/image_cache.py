@@ -1,0 +1,278 @@
+"""The preprocessed image cache: each image decoded and resized once per dataset and transform.
+
+Decoding a full-resolution chest X-ray (MIMIC-CXR-JPG: about 2,500 x 3,000 pixels) costs tens of
+milliseconds, every epoch, in every run. The cache keeps the deterministic stage of the image
+path (:func:`mtlbench.data.images.decode_resized`: decode, 8 bits, resize) as uint8 arrays in
+a memory-mapped :mod:`~mtlbench.runner.array_store` under ``$MTLBENCH_CACHE/images``, one store
+per (image folder, image size, variant, decode mode), shared by every run of every grid that
+needs it. The random stage (crop and flip) still runs on the cached arrays each epoch, so
+training is R2Gen's, and the tensors are bit for bit those of the uncached path: the cache is
+not part of a run's identity (``--no-image-cache`` turns it off).
+
+What is stored serves both transforms: the train variant (shorter side resized to
+``round(image_size * 256 / 224)``, aspect kept, for the random crops) for the images of the
+training split, the eval variant (``image_size`` square) for validation and test, and for the
+training split too when a run trains without augmentation.
+
+A store is built in parallel (a process pool: first every header, to lay out the file, then
+the pixels), with a progress display, verified and renamed into place. An image that changed
+since (size or mtime) makes the store stale: that is reported and only the changed images are
+decoded again. An unreadable image (corrupt, truncated) is reported in one line naming the
+file and its study; the rest of the cache is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from mtlbench.data.cache import cache_root
+from mtlbench.data.images import decode_resized, resized_shape
+from mtlbench.data.schema import Annotation
+from mtlbench.errors import DataError
+from mtlbench.runner.array_store import (
+    ArrayStore,
+    Stat,
+    StoreWriter,
+    build_lock,
+    open_store,
+    source_stat,
+    write_slot,
+)
+from mtlbench.runner.build_progress import BuildProgress
+
+PIPELINE_VERSION = "1"
+"""Bumped whenever ``decode_resized`` changes its output, so that no store of the old pixels is reused."""
+
+POOL_THRESHOLD = 256
+"""Fewer images than this are decoded in the calling process: a pool's start-up would cost more."""
+
+CHUNK = 32
+
+
+@dataclass(frozen=True)
+class ImageTransform:
+    """The deterministic stage a store holds: resolution, variant ("train" or "eval"), JPEG decode mode."""
+
+    image_size: int
+    variant: str
+    decode: str = "full"
+
+    @property
+    def train(self) -> bool:
+        return self.variant == "train"
+
+
+@dataclass(frozen=True)
+class ImageNeeds:
+    """The images a run reads through one transform: relative path -> the ids of the studies using it."""
+
+    image_dir: Path
+    transform: ImageTransform
+    studies: dict[str, list[str]]
+
+    def folder(self) -> Path:
+        """Where this store lives: named by a hash of the image folder, the transform and the pipeline version."""
+        identity = {
+            "kind": "images",
+            "pipeline": PIPELINE_VERSION,
+            "image_dir": str(Path(self.image_dir).resolve()),
+            **asdict(self.transform),
+        }
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        t = self.transform
+        return cache_root() / "images" / f"{t.variant}{t.image_size}-{t.decode}-{digest}"
+
+
+def image_needs(
+    annotation: Annotation, *, num_views: int, image_size: int, augment: bool, decode: str
+) -> list[ImageNeeds]:
+    """The stores a run on ``annotation`` reads: the training split's images in the train variant
+    (eval when not augmenting), validation and test images in the eval variant."""
+    by_variant: dict[str, dict[str, list[str]]] = {}
+    for split, examples in annotation.splits.items():
+        variant = "train" if split == "train" and augment else "eval"
+        studies = by_variant.setdefault(variant, {})
+        for example in examples:
+            for path in example.image_paths[:num_views]:
+                studies.setdefault(Path(path).as_posix(), []).append(example.id)
+    image_dir = Path(annotation.image_dir)
+    return [
+        ImageNeeds(image_dir, ImageTransform(image_size, variant, decode), studies)
+        for variant, studies in sorted(by_variant.items())
+    ]
+
+
+class ImageCache:
+    """The pixel source a dataset reads: the cached array of an image, or (for an image the store
+    could not read) a fresh decode, which raises the same one-line error as the uncached path."""
+
+    def __init__(self, store: ArrayStore, image_dir: Path, transform: ImageTransform) -> None:
+        self.store = store
+        self.image_dir = Path(image_dir)
+        self.transform = transform
+
+    def __call__(self, key: str) -> np.ndarray:
+        if key in self.store:
+            return self.store[key]
+        t = self.transform
+        return decode_resized(self.image_dir / key, image_size=t.image_size, train=t.train, decode=t.decode)
+
+
+def ensure_image_cache(
+    needs: ImageNeeds, *, workers: int | None = None, stream: TextIO | None = None, label: str = ""
+) -> tuple[ImageCache, list[str]]:
+    """The fresh store for ``needs``, built or brought up to date first when it is missing, stale
+    or damaged; returns it with one line per needed image that could not be read."""
+    stream = stream or sys.stderr
+    folder = needs.folder()
+    name = label or f"image cache ({needs.transform.variant} {needs.transform.image_size}px)"
+    stats = {key: source_stat(needs.image_dir / key) for key in needs.studies}
+    with build_lock(folder):
+        store, why = open_store(folder)
+        fresh = store.freshness(stats) if store is not None else None
+        if store is None or fresh is None or not fresh.fresh:
+            if why:
+                print(f"{name} at {folder} cannot be used: {why}; rebuilding it", file=stream)
+            elif fresh is not None and fresh.changed:
+                shown = ", ".join(fresh.changed[:3]) + (", ..." if len(fresh.changed) > 3 else "")
+                print(
+                    f"{name} is stale: {len(fresh.changed)} images changed since it was built ({shown}); "
+                    "decoding them again",
+                    file=stream,
+                )
+            store = _build(folder, needs, stats, reuse=store, workers=workers, stream=stream, name=name)
+    problems = [
+        f"{name}: cannot read {needs.image_dir / key} (study {', '.join(needs.studies[key][:3])}): {reason}"
+        for key, reason in sorted(store.failures.items())
+        if key in needs.studies
+    ]
+    return ImageCache(store, needs.image_dir, needs.transform), problems
+
+
+def _build(
+    folder: Path,
+    needs: ImageNeeds,
+    stats: dict[str, Stat | None],
+    *,
+    reuse: ArrayStore | None,
+    workers: int | None,
+    stream: TextIO,
+    name: str,
+) -> ArrayStore:
+    """A new store holding the needed images and the still-fresh ones of ``reuse``."""
+    keys = dict(stats)
+    if reuse is not None:  # keep what the old store holds for other runs, where still fresh
+        for key in reuse.sources:
+            if key not in keys:
+                keys[key] = source_stat(needs.image_dir / key)
+    order = sorted(keys)
+    kept = {
+        key for key in order if reuse is not None and key in reuse.sources and tuple(reuse.sources[key]) == keys[key]
+    }
+    failures = {key: reason for key, reason in (reuse.failures if reuse else {}).items() if key in kept}
+    todo = [key for key in order if key not in kept]
+    t = needs.transform
+    paths = [str(needs.image_dir / key) for key in todo]
+    if workers is None:
+        from mtlbench.runner.executors.base import usable_cores  # here: that module imports run_one, which imports this
+
+        workers = usable_cores()
+    n_workers = max(1, workers)
+    pool = _pool(n_workers) if n_workers > 1 and len(todo) >= POOL_THRESHOLD else None
+    try:
+        shapes: dict[str, tuple[int, ...] | None] = {}
+        for key in kept:
+            shapes[key] = None if key in failures else tuple(reuse[key].shape)  # type: ignore[index]
+        probe = _map(pool, _probe, [(p, t.image_size, t.train) for p in paths])
+        for key, (shape, error) in zip(todo, probe):
+            shapes[key] = shape
+            if error:
+                failures[key] = error
+        writer = StoreWriter(folder, np.uint8, [shapes[key] for key in order])
+        try:
+            data = writer.open_data()
+            for row, key in enumerate(order):
+                if key in kept and key not in failures:
+                    writer.write(data, row, reuse[key])  # type: ignore[index]
+            del data
+            rows = {key: row for row, key in enumerate(order)}
+            jobs = [
+                (str(writer.data_path), rows[key], writer.slot(rows[key]), str(needs.image_dir / key), t)
+                for key in todo
+                if shapes[key] is not None
+            ]
+            progress = BuildProgress(name, len(jobs), stream=stream) if jobs else None
+            for (_, row, _, _, _), (crc, error) in zip(jobs, _map(pool, _decode, jobs, progress)):
+                if error is None:
+                    writer.crc[row] = crc
+                else:
+                    failures[order[row]] = error
+                    writer.drop(row)
+            if progress is not None:
+                progress.close()
+            meta = {"kind": "images", "pipeline": PIPELINE_VERSION, "image_dir": str(needs.image_dir), **asdict(t)}
+            return writer.commit([(key, keys[key]) for key in order], failures=failures, meta=meta)
+        except BaseException:
+            writer.abandon()
+            raise
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _map(
+    pool: ProcessPoolExecutor | None,
+    function: Callable[[Sequence[Any]], list[Any]],
+    items: Sequence[Any],
+    progress: BuildProgress | None = None,
+) -> Iterable[Any]:
+    """``function`` over chunks of ``items``, results in order (in the pool when there is one)."""
+    chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+    for chunk in pool.map(function, chunks) if pool is not None else map(function, chunks):
+        if progress is not None:
+            progress.advance(len(chunk))
+        yield from chunk
+
+
+def _probe(items: Sequence[tuple[str, int, bool]]) -> list[tuple[tuple[int, ...] | None, str | None]]:
+    out: list[tuple[tuple[int, ...] | None, str | None]] = []
+    for path, image_size, train in items:
+        try:
+            out.append((resized_shape(Path(path), image_size=image_size, train=train), None))
+        except DataError as err:
+            out.append((None, _reason(err, path)))
+    return out
+
+
+def _decode(jobs: Sequence[tuple[str, int, Any, str, ImageTransform]]) -> list[tuple[int | None, str | None]]:
+    """Decode a chunk of images straight into their places in the data file being built."""
+    data = np.memmap(jobs[0][0], dtype=np.uint8, mode="r+")
+    out: list[tuple[int | None, str | None]] = []
+    for _, _, slot, path, t in jobs:
+        try:
+            array = decode_resized(Path(path), image_size=t.image_size, train=t.train, decode=t.decode)
+            out.append((write_slot(data, slot, array), None))
+        except DataError as err:
+            out.append((None, _reason(err, path)))
+        except ValueError as err:  # the file changed between its header and its pixels
+            out.append((None, str(err)))
+    data.flush()
+    return out
+
+
+def _reason(err: DataError, path: str) -> str:
+    return str(err).replace(f"image {path} ", "").replace("cannot be read: ", "")
