@@ -13,15 +13,20 @@ from typing import Any
 import click
 
 from mtlbench.data import DATASETS
+from mtlbench.data.images import DECODES
 from mtlbench.data.schema import UNCERTAIN_POLICIES
 from mtlbench.data.sources import resolve_data_root
 from mtlbench.errors import DataError, MtlbenchError
 from mtlbench.runner.benchmark import run_benchmark
 from mtlbench.runner.executors.factory import make_executor
+from mtlbench.runner.feature_cache import check_feature_cache
 from mtlbench.runner.grid import DEFAULT_SEEDS, expand
 from mtlbench.runner.gridfile import grid_from_settings, load_grid_file
+from mtlbench.runner.image_cache import prebuild_image_caches
+from mtlbench.runner.loading import LoadSettings
+from mtlbench.runner.plan import plan_text
 from mtlbench.runner.spec import RunSpec
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.train.config import PRECISIONS, EvalConfig, TrainConfig
 
 # CLI option -> (section of the grid settings or None for top level, key)
 _OVERRIDES: dict[str, tuple[str | None, str]] = {
@@ -40,6 +45,9 @@ _OVERRIDES: dict[str, tuple[str | None, str]] = {
     "labeler": ("eval", "labeler"),
     "uncertain": ("eval", "uncertain"),
     "meteor": ("eval", "meteor"),
+    "precision": ("train", "precision"),
+    "augment": ("train", "augment"),
+    "image_decode": ("train", "image_decode"),
 }
 
 
@@ -100,9 +108,10 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 _EXECUTOR_OPTIONS = {
-    "local": ("workers", "threads"),
+    "local": ("workers", "threads", "runs_per_gpu"),
     "ray": ("address", "cpus_per_task", "gpus_per_task"),
     "slurm": (
+        "runs_per_gpu",
         "partition",
         "time_min",
         "cpus_per_task",
@@ -171,6 +180,48 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
 )
 @click.option("--meteor/--no-meteor", default=EvalConfig.meteor, show_default=True, help="METEOR needs Java.")
 @click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=TrainConfig.precision,
+    show_default=True,
+    help="Training precision: fp32, or mixed precision under autocast (bf16; fp16 with a gradient scaler). "
+    "Part of the run id.",
+)
+@click.option(
+    "--augment/--no-augment",
+    default=TrainConfig.augment,
+    show_default=True,
+    help="R2Gen's random crop and flip on training images (--no-augment: the eval transform). Part of the run id.",
+)
+@click.option(
+    "--image-decode",
+    type=click.Choice(DECODES),
+    default=TrainConfig.image_decode,
+    show_default=True,
+    help="JPEG decoding: full, or reduced (DCT scaling to the target size: several times faster on "
+    "full-resolution files, slightly different pixels). Part of the run id.",
+)
+@click.option(
+    "--loader-workers",
+    type=int,
+    default=None,
+    help="Data loader processes per run (default: 0 on CPU, 4 on CUDA). Same numbers either way.",
+)
+@click.option(
+    "--image-cache/--no-image-cache",
+    default=True,
+    show_default=True,
+    help="Decode and resize each image once into a shared cache ($MTLBENCH_CACHE/images), built before the "
+    "first run. Same numbers either way.",
+)
+@click.option(
+    "--plan",
+    "plan_only",
+    is_flag=True,
+    help="Do not train: list the grid's runs and those done, and estimate time, memory and store size "
+    "from a few timed steps of each kind of run on this machine.",
+)
+@click.option(
     "--backbone-opt",
     "backbone_opts",
     multiple=True,
@@ -234,7 +285,18 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
     help="slurm: time limit of a run's job in minutes (default 60); at the limit it is requeued and resumes.",
 )
 @click.option("--cpus-per-task", type=int, default=None, help="slurm/ray: CPU cores (and torch threads) per run.")
-@click.option("--gpus-per-task", type=int, default=None, help="slurm/ray: GPUs per run.")
+@click.option(
+    "--gpus-per-task",
+    type=float,
+    default=None,
+    help="ray: GPUs per run, a fraction shares one (0.25: four runs per GPU); slurm: whole GPUs per array task.",
+)
+@click.option(
+    "--runs-per-gpu",
+    type=int,
+    default=None,
+    help="local: runs sharing each GPU at once (default 1); slurm: runs per GPU of an array task, side by side.",
+)
 @click.option("--mem-gb", type=float, default=None, help="slurm: memory per run in GB.")
 @click.option("--array-parallelism", type=int, default=None, help="slurm: most array tasks running at once.")
 @click.option(
@@ -268,7 +330,11 @@ def run_command(
     partition: str | None,
     time_min: int | None,
     cpus_per_task: int | None,
-    gpus_per_task: int | None,
+    gpus_per_task: float | None,
+    runs_per_gpu: int | None,
+    loader_workers: int | None,
+    image_cache: bool,
+    plan_only: bool,
     mem_gb: float | None,
     array_parallelism: int | None,
     max_requeues: int | None,
@@ -315,14 +381,23 @@ def run_command(
             time_min=time_min,
             cpus_per_task=cpus_per_task,
             gpus_per_task=gpus_per_task,
+            runs_per_gpu=runs_per_gpu,
             mem_gb=mem_gb,
             array_parallelism=array_parallelism,
             max_requeues=max_requeues,
             folder=slurm_folder or results / "slurm",
         ),
     )
+    for spec in specs:
+        check_feature_cache(spec)
+    loading = LoadSettings(workers=loader_workers, image_cache=image_cache)
     root = resolve_data_root(data_root)
     check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
+    if plan_only:
+        click.echo(plan_text(specs, results, chosen, executor, int(settings.get("tune", 0)), device, root, loading))
+        return
+    if image_cache:
+        prebuild_image_caches(specs, root)
     try:
         with _terminate_as_interrupt():
             run_benchmark(
@@ -333,6 +408,7 @@ def run_command(
                 rerun_failed=rerun_failed,
                 data_root=root,
                 device=device,
+                loading=loading,
             )
     except KeyboardInterrupt:
         raise Interrupted("interrupted: finished runs are kept; run the same command again to resume") from None

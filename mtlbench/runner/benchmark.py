@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from mtlbench.results import DONE, METRICS, read_json
 from mtlbench.runner.executors import Executor, run_grid
+from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.progress import GridProgress
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import TUNING_DIR, ResultStore
@@ -26,6 +27,7 @@ def run_benchmark(
     data_root: Path | None = None,
     device: str | None = None,
     stream: TextIO | None = None,
+    loading: LoadSettings = DEFAULT_LOADING,
 ) -> list[RunSpec]:
     """Run ``specs`` (after ``tune`` trials per method group, when > 0); returns the final specs.
 
@@ -37,11 +39,19 @@ def run_benchmark(
         trials = plan_trials(specs, tune)
         flat = [t for group in trials.values() for t in group]
         _run_stage(
-            f"tuning ({tune} trials per method)", flat, trial_store, executor, rerun_failed, data_root, device, stream
+            f"tuning ({tune} trials per method)",
+            flat,
+            trial_store,
+            executor,
+            rerun_failed,
+            data_root,
+            device,
+            stream,
+            loading,
         )
         specs = apply_selection(specs, trials, _validation_score(trial_store))
         _reuse_trials(specs, trial_store, ResultStore(results))
-    _run_stage("grid", list(specs), ResultStore(results), executor, rerun_failed, data_root, device, stream)
+    _run_stage("grid", list(specs), ResultStore(results), executor, rerun_failed, data_root, device, stream, loading)
     return list(specs)
 
 
@@ -54,6 +64,7 @@ def _run_stage(
     data_root: Path | None,
     device: str | None,
     stream: TextIO | None,
+    loading: LoadSettings,
 ) -> None:
     store.register(specs)
     for line in store.changed_defaults(specs):
@@ -62,7 +73,7 @@ def _run_stage(
     progress = GridProgress(total=len(specs), done=len(specs) - len(todo), store=store, stream=stream, name=name)
     progress.start(store.root, todo)
     try:
-        run_grid(todo, store.root, executor, data_root=data_root, device=device, progress=progress)
+        run_grid(todo, store.root, executor, data_root=data_root, device=device, progress=progress, loading=loading)
     except BaseException:
         progress.finish(interrupted=True)
         raise

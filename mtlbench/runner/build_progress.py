@@ -12,7 +12,8 @@ PLAIN_EVERY_S = 30.0
 QUIET_S = 2.0
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """Seconds as 42s, 3m07s or 2h05m."""
     seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds}s"
@@ -44,7 +45,7 @@ class BuildProgress:
         share = self.done / self.total if self.total else 1.0
         return (
             f"{self.label}: {self.done}/{self.total} {self.unit} ({share:.0%}), "
-            f"{rate:.0f}/s, {_duration(elapsed)} elapsed, about {_duration(left)} left"
+            f"{rate:.0f}/s, {duration(elapsed)} elapsed, about {duration(left)} left"
         )
 
     def advance(self, n: int = 1) -> None:
@@ -66,6 +67,6 @@ class BuildProgress:
 
     def close(self) -> None:
         elapsed = time.perf_counter() - self.started
-        text = f"{self.label}: {self.done}/{self.total} {self.unit} in {_duration(elapsed)}"
+        text = f"{self.label}: {self.done}/{self.total} {self.unit} in {duration(elapsed)}"
         self.stream.write(("\r" + text + "\033[K\n") if self.tty else text + "\n")
         self.stream.flush()

@@ -26,6 +26,7 @@ import copy
 import hashlib
 import json
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
@@ -85,6 +86,31 @@ class FeatureCache:
             return self.store[key]
         reason = self.store.failures.get(key, "not in the feature cache")
         raise DataError(f"image {key}: {reason}")
+
+
+class MemoryFeatures:
+    """An in-memory stand-in for the feature cache: each image's features computed on first use
+    (one image per pass) and kept, with the time it took (for ``mtlbench run --plan``)."""
+
+    def __init__(self, extractor: nn.Module, pixels: Pixels, image_size: int) -> None:
+        self.extractor = extractor
+        self.pixels = pixels
+        self.image_size = image_size
+        self.arrays: dict[str, np.ndarray] = {}
+        self.seconds = 0.0
+
+    def __call__(self, key: str) -> np.ndarray:
+        if key not in self.arrays:
+            started = time.perf_counter()
+            image = augment(self.pixels(key), image_size=self.image_size, train=False, generator=None)
+            was_training = self.extractor.training
+            self.extractor.eval()
+            with torch.no_grad():
+                device = next(self.extractor.parameters()).device
+                self.arrays[key] = self.extractor(image[None].to(device)).float().cpu().numpy()[0]
+            self.extractor.train(was_training)
+            self.seconds += time.perf_counter() - started
+        return self.arrays[key]
 
 
 def ensure_feature_cache(

@@ -27,6 +27,7 @@ import hashlib
 import json
 import multiprocessing
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -35,6 +36,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from mtlbench.data import DATASETS
 from mtlbench.data.cache import cache_root
 from mtlbench.data.images import decode_resized, resized_shape
 from mtlbench.data.schema import Annotation
@@ -49,6 +51,7 @@ from mtlbench.runner.array_store import (
     write_slot,
 )
 from mtlbench.runner.build_progress import BuildProgress
+from mtlbench.runner.spec import RunSpec
 
 PIPELINE_VERSION = "1"
 """Bumped whenever ``decode_resized`` changes its output, so that no store of the old pixels is reused."""
@@ -126,6 +129,36 @@ class ImageCache:
             return self.store[key]
         t = self.transform
         return decode_resized(self.image_dir / key, image_size=t.image_size, train=t.train, decode=t.decode)
+
+
+class MemoryPixels:
+    """An in-memory stand-in for the cache: each image decoded on first use and kept, with the
+    time decoding took (``mtlbench run --plan`` times cached training without building a store)."""
+
+    def __init__(self, image_dir: Path, transform: ImageTransform) -> None:
+        self.image_dir = Path(image_dir)
+        self.transform = transform
+        self.arrays: dict[str, np.ndarray] = {}
+        self.decode_seconds = 0.0
+
+    def __call__(self, key: str) -> np.ndarray:
+        if key not in self.arrays:
+            t = self.transform
+            started = time.perf_counter()
+            self.arrays[key] = decode_resized(
+                self.image_dir / key, image_size=t.image_size, train=t.train, decode=t.decode
+            )
+            self.decode_seconds += time.perf_counter() - started
+        return self.arrays[key]
+
+
+def missing_images(needs: ImageNeeds) -> int:
+    """How many of the needed images the store lacks or holds stale (0: ready to use)."""
+    store, _ = open_store(needs.folder())
+    if store is None:
+        return len(needs.studies)
+    fresh = store.freshness({key: source_stat(needs.image_dir / key) for key in needs.studies})
+    return len(fresh.missing) + len(fresh.changed)
 
 
 def ensure_image_cache(
@@ -231,7 +264,11 @@ def _build(
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    """Forked where the platform can (the workers only decode with PIL and numpy, so nothing of
+    torch's threads is needed in them, and a fork starts in milliseconds where a spawn imports
+    everything again); spawned elsewhere."""
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
 
 
 def _map(
@@ -276,3 +313,40 @@ def _decode(jobs: Sequence[tuple[str, int, Any, str, ImageTransform]]) -> list[t
 
 def _reason(err: DataError, path: str) -> str:
     return str(err).replace(f"image {path} ", "").replace("cannot be read: ", "")
+
+
+def prebuild_image_caches(specs: Sequence[RunSpec], data_root: Path | None, *, stream: TextIO | None = None) -> None:
+    """Build (or bring up to date) every image cache the runs of ``specs`` read, before the first
+    run starts, with a process per core. Unreadable images stop the grid here, one line each
+    naming the file and its study; the cache of every other image is kept."""
+    annotations: dict[str, tuple[Any, int]] = {}
+    folders: set[Path] = set()
+    problems: list[str] = []
+    for spec in specs:
+        key = json.dumps([spec.dataset, spec.data_options], default=str)
+        if key not in annotations:
+            source = DATASETS.get(spec.dataset)(**dict(spec.data_options))
+            annotation = source.load(data_root)
+            annotations[key] = (annotation, source.views_per_study(annotation))
+        annotation, num_views = annotations[key]
+        train = spec.train
+        for needs in image_needs(
+            annotation,
+            num_views=num_views,
+            image_size=train.image_size,
+            augment=train.augment,
+            decode=train.image_decode,
+        ):
+            if needs.folder() not in folders:
+                folders.add(needs.folder())
+                problems += ensure_image_cache(needs, stream=stream, label=f"{spec.dataset} {_label(needs)}")[1]
+    if problems:
+        raise DataError(
+            "\n".join(problems)
+            + "\nfix or remove these images (the cache keeps every other image: a re-run decodes only these)"
+        )
+
+
+def _label(needs: ImageNeeds) -> str:
+    t = needs.transform
+    return f"image cache ({t.variant} {t.image_size}px, {t.decode} decode)"

@@ -16,13 +16,14 @@ from mtlbench.backbones import BACKBONES, Backbone, BackboneConfig
 from mtlbench.backbones.base import check_backbone_options
 from mtlbench.data import DATASETS, Tokenizer, attach_labels
 from mtlbench.data.cache import label_cache_dir
+from mtlbench.data.images import Pixels
 from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
 from mtlbench.metrics import LABELERS, evaluate
 from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
-from mtlbench.runner.feature_cache import check_feature_cache, ensure_feature_cache
-from mtlbench.runner.image_cache import ImageCache, ensure_image_cache, image_needs
+from mtlbench.runner.feature_cache import MemoryFeatures, check_feature_cache, ensure_feature_cache
+from mtlbench.runner.image_cache import MemoryPixels, ensure_image_cache, image_needs
 from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
@@ -87,9 +88,14 @@ def prepare(
     *,
     loading: LoadSettings = DEFAULT_LOADING,
     device: torch.device | None = None,
+    memory_caches: bool = False,
 ) -> Prepared:
     """Load and label the data, build the vocabulary from the train split, build the backbone;
-    open (building where needed) the image cache and, for ``feature_cache``, the feature cache."""
+    open (building where needed) the image cache and, for ``feature_cache``, the feature cache.
+
+    ``memory_caches`` keeps both caches in memory, filled as items are read, instead of on disk
+    (``mtlbench run --plan`` times a few steps without building whole stores).
+    """
     check_feature_cache(spec)
     device = device or torch.device("cpu")
     source = DATASETS.get(spec.dataset)(**dict(spec.data_options))
@@ -104,7 +110,7 @@ def prepare(
     )
     num_views = source.views_per_study(annotation)  # IU: the most images a study has, unless capped
     train = spec.train
-    pixels: dict[str, ImageCache] = {}
+    pixels: dict[str, Pixels] = {}
     if loading.image_cache:  # the same pixels as decoding each file, once per dataset instead of every epoch
         every = image_needs(
             annotation,
@@ -114,7 +120,10 @@ def prepare(
             decode=train.image_decode,
         )
         for needs in every:
-            pixels[needs.transform.variant], _ = ensure_image_cache(needs)  # unreadable images fail when read
+            if memory_caches:
+                pixels[needs.transform.variant] = MemoryPixels(needs.image_dir, needs.transform)
+            else:  # unreadable images fail when a run reads them, as without the cache
+                pixels[needs.transform.variant], _ = ensure_image_cache(needs)
     backbone_options = check_backbone_options(dict(spec.backbone_options))
     if "extractor_weights" in backbone_options:  # a name relative to the data root, or an absolute path
         backbone_options["extractor_weights"] = str(Path(data_root or ".") / backbone_options["extractor_weights"])
@@ -135,7 +144,11 @@ def prepare(
         (needs,) = image_needs(
             annotation, num_views=num_views, image_size=train.image_size, augment=False, decode=train.image_decode
         )
-        features = ensure_feature_cache(model.visual, needs, pixels=pixels.get("eval"), device=device)
+        if memory_caches:
+            eval_pixels = pixels.get("eval") or MemoryPixels(needs.image_dir, needs.transform)
+            features = MemoryFeatures(model.visual, eval_pixels, train.image_size)
+        else:
+            features = ensure_feature_cache(model.visual, needs, pixels=pixels.get("eval"), device=device)
     splits = {
         name: StudyDataset(
             annotation.splits[name],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mtlbench.runner.executors.base import Executor, Job, Outcome, Progress
 from mtlbench.runner.executors.local import LocalExecutor
+from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.spec import RunSpec
 
 __all__ = ["Executor", "Job", "LocalExecutor", "Outcome", "Progress", "run_grid"]
@@ -20,12 +21,13 @@ def run_grid(
     data_root: Path | None = None,
     device: str | None = None,
     progress: Progress | None = None,
+    loading: LoadSettings = DEFAULT_LOADING,
 ) -> list[Outcome]:
     """Run ``specs`` on ``executor``, every run writing into the store at ``results``."""
     root = str(Path(results).resolve())
     data = str(Path(data_root).resolve()) if data_root else None
 
     def make_job(spec: RunSpec, threads: int) -> Job:
-        return Job(spec=spec.to_dict(), results=root, data_root=data, device=device, threads=threads)
+        return Job(spec=spec.to_dict(), results=root, data_root=data, device=device, threads=threads, loading=loading)
 
     return executor.run(specs, make_job, progress)

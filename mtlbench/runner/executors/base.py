@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from mtlbench.results import DONE, FAILED
+from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.run_one import run_one
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
@@ -38,6 +39,8 @@ class Job:
     data_root: str | None
     device: str | None
     threads: int
+    loading: LoadSettings = DEFAULT_LOADING
+    """How the run reads its data (loader workers, image cache): speed only, never its numbers."""
 
     @property
     def run_spec(self) -> RunSpec:
@@ -60,6 +63,7 @@ class Job:
                 Path(self.results),
                 data_root=Path(self.data_root) if self.data_root else None,
                 device=self.device,
+                loading=self.loading,
             )
         finally:
             torch.set_num_threads(previous)
