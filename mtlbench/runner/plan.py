@@ -150,11 +150,11 @@ def probe(
     spec_dict: dict[str, Any], data_root: str | None, device: str, loading: LoadSettings, threads: int
 ) -> dict[str, Any]:
     """Measure one cost class (runs in its own process; returns :class:`Probe` as a dict)."""
-    process_start = time.perf_counter() - _process_age()
     torch.set_num_threads(threads)
     spec = RunSpec.from_dict(spec_dict)
     torch_device = torch.device(device)
-    seed_everything(spec.seed)
+    seed_everything(spec.seed)  # its first call in a process imports much of torch: part of a worker's start
+    process_start = _process_age()
     started = time.perf_counter()
     loading = replace(loading, workers=0)  # the probe times data and step apart; workers would hide one
     prep = prepare(

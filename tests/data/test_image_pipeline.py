@@ -67,9 +67,10 @@ def test_the_two_stages_give_r2gen_pixels_exactly(tmp_path: Path, train: bool) -
             )[0]
             expected = r2gen_reference(path, image_size=size, train=train, generator=torch.Generator().manual_seed(5))
             assert torch.equal(got, expected), (path.name, size)
-            assert resized_shape(path, image_size=size, train=train) == decode_resized(
-                path, image_size=size, train=train
-            ).shape
+            assert (
+                resized_shape(path, image_size=size, train=train)
+                == decode_resized(path, image_size=size, train=train).shape
+            )
 
 
 def test_reduced_decoding_keeps_the_geometry_and_changes_jpeg_pixels_only_a_little(tmp_path: Path) -> None:
