@@ -14,7 +14,7 @@ import click
 
 from mtlbench.data import DATASETS
 from mtlbench.data.images import DECODES
-from mtlbench.data.schema import UNCERTAIN_POLICIES
+from mtlbench.data.schema import UNCERTAIN_POLICIES, Annotation
 from mtlbench.data.sources import resolve_data_root
 from mtlbench.errors import DataError, MtlbenchError
 from mtlbench.runner.benchmark import run_benchmark
@@ -51,22 +51,23 @@ _OVERRIDES: dict[str, tuple[str | None, str]] = {
 }
 
 
-def check_datasets(specs: list[RunSpec], data_root: Path | None) -> None:
+def check_datasets(specs: list[RunSpec], data_root: Path | None) -> dict[tuple[str, tuple], Annotation]:
     """Load (and so check) every dataset before any run starts: a missing or malformed one stops the
-    grid with one line per dataset, the same messages each run would give."""
+    grid with one line per dataset, the same messages each run would give. Returns them by
+    (dataset, data options), for the image caches to use."""
     problems = []
-    seen: set[tuple[str, tuple]] = set()
+    loaded: dict[tuple[str, tuple], Annotation] = {}
     for spec in specs:
         key = (spec.dataset, spec.data_options)
-        if key in seen:
+        if key in loaded:
             continue
-        seen.add(key)
         try:
-            DATASETS.get(spec.dataset)(**dict(spec.data_options)).load(data_root)
+            loaded[key] = DATASETS.get(spec.dataset)(**dict(spec.data_options)).load(data_root)
         except DataError as err:
             problems.append(str(err))
     if problems:
         raise DataError("\n".join(problems))
+    return loaded
 
 
 def _parse_data_options(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -267,7 +268,8 @@ def _executor_options(executor: str, **options: Any) -> dict[str, Any]:
     "--workers",
     type=int,
     default=None,
-    help="local: parallel worker processes (default: one per core, at most one per run; 1 with CUDA).",
+    help="local: parallel worker processes (default: one per core, at most one per run; with GPUs, "
+    "GPUs x --runs-per-gpu).",
 )
 @click.option(
     "--threads",
@@ -392,12 +394,12 @@ def run_command(
         check_feature_cache(spec)
     loading = LoadSettings(workers=loader_workers, image_cache=image_cache)
     root = resolve_data_root(data_root)
-    check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
+    loaded = check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
     if plan_only:
         click.echo(plan_text(specs, results, chosen, executor, int(settings.get("tune", 0)), device, root, loading))
         return
     if image_cache:
-        prebuild_image_caches(specs, root)
+        prebuild_image_caches(specs, root, annotations=loaded)
     try:
         with _terminate_as_interrupt():
             run_benchmark(

@@ -28,7 +28,7 @@ import json
 import multiprocessing
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -315,20 +315,27 @@ def _reason(err: DataError, path: str) -> str:
     return str(err).replace(f"image {path} ", "").replace("cannot be read: ", "")
 
 
-def prebuild_image_caches(specs: Sequence[RunSpec], data_root: Path | None, *, stream: TextIO | None = None) -> None:
+def prebuild_image_caches(
+    specs: Sequence[RunSpec],
+    data_root: Path | None,
+    *,
+    annotations: Mapping[tuple[str, tuple], Annotation] | None = None,
+    stream: TextIO | None = None,
+) -> None:
     """Build (or bring up to date) every image cache the runs of ``specs`` read, before the first
     run starts, with a process per core. Unreadable images stop the grid here, one line each
-    naming the file and its study; the cache of every other image is kept."""
-    annotations: dict[str, tuple[Any, int]] = {}
+    naming the file and its study; the cache of every other image is kept. ``annotations``: the
+    datasets already loaded, by (dataset, data options), so that none is read twice."""
+    loaded: dict[tuple[str, tuple], tuple[Annotation, int]] = {}
     folders: set[Path] = set()
     problems: list[str] = []
     for spec in specs:
-        key = json.dumps([spec.dataset, spec.data_options], default=str)
-        if key not in annotations:
+        key = (spec.dataset, spec.data_options)
+        if key not in loaded:
             source = DATASETS.get(spec.dataset)(**dict(spec.data_options))
-            annotation = source.load(data_root)
-            annotations[key] = (annotation, source.views_per_study(annotation))
-        annotation, num_views = annotations[key]
+            annotation = annotations[key] if annotations and key in annotations else source.load(data_root)
+            loaded[key] = (annotation, source.views_per_study(annotation))
+        annotation, num_views = loaded[key]
         train = spec.train
         for needs in image_needs(
             annotation,

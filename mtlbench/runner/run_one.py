@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def run_one(
     """
     store = ResultStore(results)
     torch_device = pick_device(device)
-    folder = store.begin(spec, describe_environment(torch_device))
+    folder = store.begin(spec, describe_environment(torch_device) | {"loading": asdict(loading)})
     try:
         metrics, examples = _train_and_score(spec, folder, data_root, torch_device, on_epoch_end, loading)
     except Exception as err:  # a failing run must not stop the grid: record why and go on

@@ -13,6 +13,7 @@ from mtlbench.runner.executors import run_grid
 from mtlbench.runner.executors.base import Job
 from mtlbench.runner.executors.local import LocalExecutor
 from mtlbench.runner.executors.packing import packs
+from mtlbench.runner.executors.ray import RayExecutor
 from mtlbench.runner.executors.slurm import SlurmExecutor
 from mtlbench.runner.loading import LoadSettings
 from mtlbench.runner.spec import RunSpec
@@ -31,6 +32,13 @@ def test_runs_per_gpu_sizes_the_pool_and_pins_each_worker_to_a_gpu() -> None:
     assert LocalExecutor(gpus=[]).workers_for(10) >= 1  # CPU: one worker per core, as before
     with pytest.raises(MtlbenchError, match="--runs-per-gpu must be at least 1"):
         LocalExecutor(runs_per_gpu=0)
+
+
+def test_ray_takes_a_fraction_of_a_gpu_or_whole_gpus() -> None:
+    assert RayExecutor(gpus_per_task=0.25).gpus_per_task == 0.25  # four runs per GPU
+    assert RayExecutor(gpus_per_task=2).gpus_per_task == 2
+    with pytest.raises(MtlbenchError, match=r"a fraction of one GPU .* or a whole number"):
+        RayExecutor(gpus_per_task=1.5)
 
 
 def test_slurm_keeps_whole_gpus_and_packs_runs_into_array_tasks(tmp_path: Path) -> None:
