@@ -26,6 +26,7 @@ from mtlbench.runner.image_cache import prebuild_image_caches
 from mtlbench.runner.loading import LoadSettings
 from mtlbench.runner.plan import plan_text
 from mtlbench.runner.spec import RunSpec
+from mtlbench.runner.store import ResultStore
 from mtlbench.train.config import PRECISIONS, EvalConfig, TrainConfig
 
 # CLI option -> (section of the grid settings or None for top level, key)
@@ -399,7 +400,8 @@ def run_command(
         click.echo(plan_text(specs, results, chosen, executor, int(settings.get("tune", 0)), device, root, loading))
         return
     if image_cache:
-        prebuild_image_caches(specs, root, annotations=loaded)
+        tuning = int(settings.get("tune", 0)) > 0  # trials run other specs first: cache for all of them
+        prebuild_image_caches(specs if tuning else ResultStore(results).todo(specs), root, annotations=loaded)
     try:
         with _terminate_as_interrupt():
             run_benchmark(

@@ -153,6 +153,16 @@ def open_store(folder: Path) -> tuple[ArrayStore | None, str | None]:
     return (None, why) if why else (store, None)
 
 
+def fresh_store(folder: Path, needed: Mapping[str, Stat | None]) -> ArrayStore | None:
+    """The store at ``folder`` if it is complete, undamaged and fresh for ``needed``, else None;
+    without taking the build lock (what most runs of a grid find: a store already built)."""
+    try:
+        store, _ = open_store(folder)
+    except OSError:  # replaced while being read: the caller takes the lock and looks again
+        return None
+    return store if store is not None and store.freshness(needed).fresh else None
+
+
 @contextlib.contextmanager
 def build_lock(folder: Path) -> Iterator[None]:
     """Exclusive while held: one process builds a store, the others wait for it (no lock where

@@ -38,7 +38,15 @@ from torch import nn
 from mtlbench.data.cache import cache_root
 from mtlbench.data.images import Pixels, augment, decode_resized
 from mtlbench.errors import DataError, MtlbenchError
-from mtlbench.runner.array_store import ArrayStore, Stat, StoreWriter, build_lock, open_store, source_stat
+from mtlbench.runner.array_store import (
+    ArrayStore,
+    Stat,
+    StoreWriter,
+    build_lock,
+    fresh_store,
+    open_store,
+    source_stat,
+)
 from mtlbench.runner.build_progress import BuildProgress
 from mtlbench.runner.image_cache import PIPELINE_VERSION, ImageNeeds
 from mtlbench.runner.spec import RunSpec
@@ -132,6 +140,9 @@ def ensure_feature_cache(
     folder = cache_root() / "features" / f"{needs.transform.image_size}px-{digest}"
     stats = {key: source_stat(needs.image_dir / key) for key in needs.studies}
     name = f"feature cache ({needs.transform.image_size}px, extractor {weights[:8]})"
+    store = fresh_store(folder, stats)
+    if store is not None:
+        return FeatureCache(store)
     with build_lock(folder):
         store, why = open_store(folder)
         fresh = store.freshness(stats) if store is not None else None

@@ -46,6 +46,7 @@ from mtlbench.runner.array_store import (
     Stat,
     StoreWriter,
     build_lock,
+    fresh_store,
     open_store,
     source_stat,
     write_slot,
@@ -170,6 +171,9 @@ def ensure_image_cache(
     folder = needs.folder()
     name = label or f"image cache ({needs.transform.variant} {needs.transform.image_size}px)"
     stats = {key: source_stat(needs.image_dir / key) for key in needs.studies}
+    store = fresh_store(folder, stats)
+    if store is not None:
+        return ImageCache(store, needs.image_dir, needs.transform), _problems(store, needs, name)
     with build_lock(folder):
         store, why = open_store(folder)
         fresh = store.freshness(stats) if store is not None else None
@@ -184,12 +188,16 @@ def ensure_image_cache(
                     file=stream,
                 )
             store = _build(folder, needs, stats, reuse=store, workers=workers, stream=stream, name=name)
-    problems = [
+    return ImageCache(store, needs.image_dir, needs.transform), _problems(store, needs, name)
+
+
+def _problems(store: ArrayStore, needs: ImageNeeds, name: str) -> list[str]:
+    """One line per needed image the store could not read: the file, its studies, the reason."""
+    return [
         f"{name}: cannot read {needs.image_dir / key} (study {', '.join(needs.studies[key][:3])}): {reason}"
         for key, reason in sorted(store.failures.items())
         if key in needs.studies
     ]
-    return ImageCache(store, needs.image_dir, needs.transform), problems
 
 
 def _build(
