@@ -27,6 +27,7 @@ is not affordable; the arrays' own checksums guard the store's content.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -39,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mtlbench.data.cache import CACHE_ENV
+from mtlbench.errors import MtlbenchError
 
 FORMAT = 1
 """Bumped when the layout above changes: stores of another format are rebuilt."""
@@ -188,6 +192,8 @@ class StoreWriter:
     def __init__(self, folder: Path, dtype: np.dtype | str, shapes: Sequence[tuple[int, ...] | None]) -> None:
         self.folder = Path(folder)
         self.dtype = np.dtype(dtype)
+        for leftover in self.folder.parent.glob(f".{self.folder.name}.*"):  # a killed build's (we hold the lock)
+            shutil.rmtree(leftover, ignore_errors=True)
         self.tmp = self.folder.with_name(f".{self.folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         self.tmp.mkdir(parents=True)
         ndim = max((len(s) for s in shapes if s is not None), default=0)
@@ -200,8 +206,22 @@ class StoreWriter:
             offset += int(np.prod(shape))
         self.elements = offset
         self.crc = np.zeros(len(shapes), dtype=np.uint32)
+        size = offset * self.dtype.itemsize
         with open(self.data_path, "wb") as handle:
-            handle.truncate(offset * self.dtype.itemsize)
+            try:  # reserve the space now: writing a mapped file on a full disk would kill the process
+                if size and hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(handle.fileno(), 0, size)
+                else:
+                    handle.truncate(size)
+            except OSError as err:
+                if err.errno not in (errno.ENOSPC, errno.EDQUOT):  # a filesystem that cannot preallocate
+                    handle.truncate(size)
+                    return
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                raise MtlbenchError(
+                    f"cannot reserve {size / 1e9:.1f} GB for the cache at {self.folder}: {err.strerror}; free space "
+                    f"there or point ${CACHE_ENV} at a larger disk"
+                ) from None
 
     @property
     def data_path(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image
 
 from mtlbench.data.images import decode_resized
-from mtlbench.errors import DataError
+from mtlbench.errors import DataError, MtlbenchError
 from mtlbench.runner import image_cache
 from mtlbench.runner.image_cache import ImageNeeds, ImageTransform, ensure_image_cache, prebuild_image_caches
 from mtlbench.runner.spec import RunSpec
@@ -112,3 +113,20 @@ def test_bad_images_get_one_line_each_with_their_study_and_the_rest_is_kept(
         assert np.array_equal(cache(key), decode_resized(images / key, image_size=64, train=True))
     with pytest.raises(DataError, match=r"cut\.jpg cannot be read"):
         cache("cut.jpg")  # a run reading it fails as it would without the cache
+
+
+def test_a_full_disk_is_one_line_before_anything_is_written_and_leftovers_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = _folder(tmp_path)
+    needs = _needs(images)
+    killed = needs.folder().with_name(f".{needs.folder().name}.999.dead.tmp")
+    killed.mkdir(parents=True)  # what a build killed midway leaves
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(MtlbenchError, match=r"cannot reserve .* GB for the cache at .*: No space left on device; free"):
+        ensure_image_cache(needs, workers=1, stream=io.StringIO())
+    assert not killed.exists() and not list(needs.folder().parent.glob(".*tmp"))
