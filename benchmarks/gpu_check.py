@@ -188,7 +188,7 @@ def main() -> None:
         f"Command: `python benchmarks/gpu_check.py {' '.join(sys.argv[1:])}`",
         "",
         f"{machine()}, CUDA {torch.version.cuda}; load average {load_before} before, "
-        f"{load_after} after. Data: {splits} studies, {images} distinct full-resolution JPEGs, generated and "
+        f"{load_after} after. Data: {' / '.join(f'{n} {k}' for k, n in splits.items())} studies, {images} distinct full-resolution JPEGs, generated and "
         f"cached in {setup:.0f} s. {steps} timed steps per measurement, batch 16, {image_size} px.",
         "",
         "| precision | step (ms) | peak GPU memory (GB) | data wait |",
