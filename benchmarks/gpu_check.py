@@ -182,13 +182,14 @@ def main() -> None:
         rows.append(f"| {p} | {m['step'] * 1000:.0f} | {m['peak'] / 1e9:.2f} | {100 * m['wait']:.1f} % |")
     alone = packing[1][0]["losses"]
     same = all(r["losses"] == alone for results in packing.values() for r in results)
+    sizes = " / ".join(f"{n} {split}" for split, n in splits.items())
     lines = [
         f"# GPU check: {size}-size R2Gen on a MIMIC-shaped set ({name})",
         "",
         f"Command: `python benchmarks/gpu_check.py {' '.join(sys.argv[1:])}`",
         "",
         f"{machine()}, CUDA {torch.version.cuda}; load average {load_before} before, "
-        f"{load_after} after. Data: {' / '.join(f'{n} {k}' for k, n in splits.items())} studies, {images} distinct full-resolution JPEGs, generated and "
+        f"{load_after} after. Data: {sizes} studies, {images} distinct full-resolution JPEGs, generated and "
         f"cached in {setup:.0f} s. {steps} timed steps per measurement, batch 16, {image_size} px.",
         "",
         "| precision | step (ms) | peak GPU memory (GB) | data wait |",
