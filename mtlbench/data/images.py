@@ -27,6 +27,7 @@ other than JPEG decode in full either way.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -101,12 +102,17 @@ def resized_shape(path: Path, *, image_size: int, train: bool) -> tuple[int, int
         raise _unreadable(path, err) from None
 
 
-def decode_resized(path: Path, *, image_size: int, train: bool, decode: str = "full") -> np.ndarray:
-    """The deterministic stage: ``path`` decoded and resized, uint8 [H, W, C] with C = 1 (gray) or 3."""
+def decode_resized(
+    path: Path, *, image_size: int, train: bool, decode: str = "full", content: bytes | None = None
+) -> np.ndarray:
+    """The deterministic stage: ``path`` decoded and resized, uint8 [H, W, C] with C = 1 (gray) or 3.
+
+    ``content``: the file's bytes, when the caller has read them already (the image cache hashes them).
+    """
     if decode not in DECODES:
         raise DataError(f"image decode must be one of {', '.join(DECODES)}; got {decode!r}")
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(content) if content is not None else path) as image:
             size = image.size
             if decode == "reduced" and image.format == "JPEG":
                 target = max(train_resize(image_size), image_size)

@@ -8,8 +8,9 @@ made stale by a changed file is found, reported and replaced rather than left be
     index.npy      int64 [N, 1 + ndim]: each array's element offset (-1: its source could not be
                    read), then its shape
     crc.npy        uint32 [N]: zlib.crc32 of each array's bytes, for verification
-    keys.json      [[key, size, mtime_ns], ...]: each array's name (an image path relative to the
-                   dataset's image folder) and its source file's size and mtime when it was read
+    keys.json      [[key, size, mtime_ns, digest], ...]: each array's name (an image path relative
+                   to the dataset's image folder), its source file's size and mtime when it was
+                   read, and the BLAKE2b digest of the file's content (None where not recorded)
     manifest.json  written last: format, dtype, what the arrays are, counts, unreadable sources
 
 A folder without manifest.json is incomplete and never opened. A store is built in a temporary
@@ -19,9 +20,11 @@ reading it (POSIX keeps unlinked files alive while mapped). Builders take an exc
 (``fcntl.flock`` on ``<folder>.lock``), so the runs of a grid that start together build a
 store once: the others wait and then open it.
 
-Staleness is judged by each source's size and modification time (what ``make`` and rsync's
-quick check use), because hashing every byte of a 400 GB image folder at the start of every run
-is not affordable; the arrays' own checksums guard the store's content.
+Each array is tied to its source's content digest and to the transform (the store's key). At
+the start of a run, staleness is judged by each source's size and modification time (what
+``make`` and rsync's quick check use), because hashing every byte of a 400 GB image folder at
+every run start is not affordable; a source whose size or time changed is then re-hashed, and
+only a changed content is processed again. The arrays' own checksums guard the store.
 """
 
 from __future__ import annotations
@@ -86,8 +89,10 @@ class ArrayStore:
         self.manifest: dict[str, Any] = json.loads((self.folder / "manifest.json").read_text(encoding="utf-8"))
         self.dtype = np.dtype(self.manifest["dtype"])
         keys = json.loads((self.folder / "keys.json").read_text(encoding="utf-8"))
-        self.rows = {key: row for row, (key, _, _) in enumerate(keys)}
-        self.sources: dict[str, Stat] = {key: (size, mtime) for key, size, mtime in keys}
+        self.rows = {row[0]: i for i, row in enumerate(keys)}
+        self.sources: dict[str, Stat] = {row[0]: (row[1], row[2]) for row in keys}
+        self.digests: dict[str, str | None] = {row[0]: row[3] for row in keys}
+        """Content digest of each source file when it was read (None where not recorded)."""
         self.index = np.load(self.folder / "index.npy")
         self.crc = np.load(self.folder / "crc.npy")
         size = int(self.manifest["elements"])
@@ -249,9 +254,14 @@ class StoreWriter:
         self.index[row, 0] = -1
 
     def commit(
-        self, keys: Sequence[tuple[str, Stat | None]], *, failures: Mapping[str, str], meta: Mapping[str, Any]
+        self,
+        keys: Sequence[tuple[str, Stat | None, str | None]],
+        *,
+        failures: Mapping[str, str],
+        meta: Mapping[str, Any],
     ) -> ArrayStore:
-        """Verify every array against its checksum, write the index and the manifest, rename into place."""
+        """Verify every array against its checksum, write the index and the manifest, rename into
+        place. ``keys``: per row, its name, its source's (size, mtime) and content digest."""
         data = self.open_data()
         if isinstance(data, np.memmap):
             data.flush()
@@ -267,7 +277,7 @@ class StoreWriter:
             os.fsync(handle.fileno())
         np.save(self.tmp / "index.npy", self.index)
         np.save(self.tmp / "crc.npy", self.crc)
-        rows = [[key, *(stat or (-1, -1))] for key, stat in keys]
+        rows = [[key, *(stat or (-1, -1)), digest] for key, stat, digest in keys]
         (self.tmp / "keys.json").write_text(json.dumps(rows), encoding="utf-8")
         manifest = {
             "format": FORMAT,

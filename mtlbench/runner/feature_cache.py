@@ -204,7 +204,7 @@ def _build(
         progress.close()
         del data
         meta = {**identity, **asdict(t), "image_dir": str(needs.image_dir), "shape": list(shape)}
-        return writer.commit([(key, stats[key]) for key in order], failures=failures, meta=meta)
+        return writer.commit([(key, stats[key], None) for key in order], failures=failures, meta=meta)
     except BaseException:
         writer.abandon()
         raise

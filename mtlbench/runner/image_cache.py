@@ -176,17 +176,9 @@ def ensure_image_cache(
         return ImageCache(store, needs.image_dir, needs.transform), _problems(store, needs, name)
     with build_lock(folder):
         store, why = open_store(folder)
-        fresh = store.freshness(stats) if store is not None else None
-        if store is None or fresh is None or not fresh.fresh:
+        if store is None or not store.freshness(stats).fresh:
             if why:
                 print(f"{name} at {folder} cannot be used: {why}; rebuilding it", file=stream)
-            elif fresh is not None and fresh.changed:
-                shown = ", ".join(fresh.changed[:3]) + (", ..." if len(fresh.changed) > 3 else "")
-                print(
-                    f"{name} is stale: {len(fresh.changed)} images changed since it was built ({shown}); "
-                    "decoding them again",
-                    file=stream,
-                )
             store = _build(folder, needs, stats, reuse=store, workers=workers, stream=stream, name=name)
     return ImageCache(store, needs.image_dir, needs.transform), _problems(store, needs, name)
 
@@ -210,27 +202,43 @@ def _build(
     stream: TextIO,
     name: str,
 ) -> ArrayStore:
-    """A new store holding the needed images and the still-fresh ones of ``reuse``."""
+    """A new store holding the needed images and the still-fresh ones of ``reuse``.
+
+    An entry of ``reuse`` is kept when its source has the same size and mtime, or else the same
+    content (a file touched or copied with new times is re-hashed, not decoded again).
+    """
     keys = dict(stats)
     if reuse is not None:  # keep what the old store holds for other runs, where still fresh
         for key in reuse.sources:
             if key not in keys:
                 keys[key] = source_stat(needs.image_dir / key)
     order = sorted(keys)
-    kept = {
-        key for key in order if reuse is not None and key in reuse.sources and tuple(reuse.sources[key]) == keys[key]
-    }
-    failures = {key: reason for key, reason in (reuse.failures if reuse else {}).items() if key in kept}
-    todo = [key for key in order if key not in kept]
-    t = needs.transform
-    paths = [str(needs.image_dir / key) for key in todo]
+    old = reuse.sources if reuse is not None else {}
+    kept = {key for key in order if key in old and tuple(old[key]) == keys[key]}
+    candidates = [key for key in order if key not in kept]
     if workers is None:
         from mtlbench.runner.executors.base import usable_cores  # here: that module imports run_one, which imports this
 
         workers = usable_cores()
-    n_workers = max(1, workers)
-    pool = _pool(n_workers) if n_workers > 1 and len(todo) >= POOL_THRESHOLD else None
+    pool = _pool(workers) if workers > 1 and len(candidates) >= POOL_THRESHOLD else None
     try:
+        digests = {key: reuse.digests.get(key) for key in kept} if reuse is not None else {}
+        touched = [key for key in candidates if reuse is not None and reuse.digests.get(key) and keys[key]]
+        for key, digest in zip(touched, _map(pool, _digests, [str(needs.image_dir / k) for k in touched])):
+            if digest == reuse.digests[key]:  # type: ignore[union-attr]
+                kept.add(key)
+                digests[key] = digest
+        changed = [key for key in candidates if key in old and key not in kept]
+        if changed:
+            shown = ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")
+            print(
+                f"{name} is stale: {len(changed)} images changed since it was built ({shown}); decoding them again",
+                file=stream,
+            )
+        failures = {key: reason for key, reason in (reuse.failures if reuse else {}).items() if key in kept}
+        todo = [key for key in order if key not in kept]
+        t = needs.transform
+        paths = [str(needs.image_dir / key) for key in todo]
         shapes: dict[str, tuple[int, ...] | None] = {}
         for key in kept:
             shapes[key] = None if key in failures else tuple(reuse[key].shape)  # type: ignore[index]
@@ -253,7 +261,8 @@ def _build(
                 if shapes[key] is not None
             ]
             progress = BuildProgress(name, len(jobs), stream=stream) if jobs else None
-            for (_, row, _, _, _), (crc, error) in zip(jobs, _map(pool, _decode, jobs, progress)):
+            for (_, row, _, _, _), (crc, digest, error) in zip(jobs, _map(pool, _decode, jobs, progress)):
+                digests[order[row]] = digest
                 if error is None:
                     writer.crc[row] = crc
                 else:
@@ -262,7 +271,8 @@ def _build(
             if progress is not None:
                 progress.close()
             meta = {"kind": "images", "pipeline": PIPELINE_VERSION, "image_dir": str(needs.image_dir), **asdict(t)}
-            return writer.commit([(key, keys[key]) for key in order], failures=failures, meta=meta)
+            entries = [(key, keys[key], digests.get(key)) for key in order]
+            return writer.commit(entries, failures=failures, meta=meta)
         except BaseException:
             writer.abandon()
             raise
@@ -303,18 +313,40 @@ def _probe(items: Sequence[tuple[str, int, bool]]) -> list[tuple[tuple[int, ...]
     return out
 
 
-def _decode(jobs: Sequence[tuple[str, int, Any, str, ImageTransform]]) -> list[tuple[int | None, str | None]]:
-    """Decode a chunk of images straight into their places in the data file being built."""
-    data = np.memmap(jobs[0][0], dtype=np.uint8, mode="r+")
-    out: list[tuple[int | None, str | None]] = []
-    for _, _, slot, path, t in jobs:
+def _digest(content: bytes) -> str:
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
+
+
+def _digests(paths: Sequence[str]) -> list[str | None]:
+    out: list[str | None] = []
+    for path in paths:
         try:
-            array = decode_resized(Path(path), image_size=t.image_size, train=t.train, decode=t.decode)
-            out.append((write_slot(data, slot, array), None))
+            out.append(_digest(Path(path).read_bytes()))
+        except OSError:
+            out.append(None)
+    return out
+
+
+def _decode(
+    jobs: Sequence[tuple[str, int, Any, str, ImageTransform]],
+) -> list[tuple[int | None, str | None, str | None]]:
+    """Decode a chunk of images straight into their places in the data file being built; each
+    with the checksum of its array and the content digest of its file."""
+    data = np.memmap(jobs[0][0], dtype=np.uint8, mode="r+")
+    out: list[tuple[int | None, str | None, str | None]] = []
+    for _, _, slot, path, t in jobs:
+        digest = None
+        try:
+            content = Path(path).read_bytes()
+            digest = _digest(content)
+            array = decode_resized(Path(path), image_size=t.image_size, train=t.train, decode=t.decode, content=content)
+            out.append((write_slot(data, slot, array), digest, None))
+        except FileNotFoundError:
+            out.append((None, None, "does not exist"))
         except DataError as err:
-            out.append((None, _reason(err, path)))
-        except ValueError as err:  # the file changed between its header and its pixels
-            out.append((None, str(err)))
+            out.append((None, digest, _reason(err, path)))
+        except (OSError, ValueError) as err:  # unreadable, or changed between its header and its pixels
+            out.append((None, digest, str(err)))
     data.flush()
     return out
 

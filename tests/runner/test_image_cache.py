@@ -57,6 +57,11 @@ def test_a_stale_cache_is_detected_and_only_the_changed_images_are_decoded_again
     needs = _needs(images)
     before, _ = ensure_image_cache(needs, workers=1, stream=io.StringIO())
     old = np.array(before("p1/2.png"))
+    stat = os.stat(images / "p1/3.png")
+    os.utime(images / "p1/3.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched: same content
+    quiet = io.StringIO()
+    touched, _ = ensure_image_cache(needs, workers=1, stream=quiet)
+    assert quiet.getvalue() == "" and touched.store.sources["p1/3.png"][1] == stat.st_mtime_ns + 10**9
     Image.fromarray(np.full((52, 40), 200, dtype=np.uint8), mode="L").save(images / "p1/2.png")
     stat = os.stat(images / "p1/2.png")
     os.utime(images / "p1/2.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later edit, surely
