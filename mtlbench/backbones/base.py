@@ -47,6 +47,13 @@ class BackboneConfig:
     """Visual extractor, "cnn" or "resnet101"; empty = the size's default (tiny: cnn, paper: resnet101)."""
     extractor_weights: str | None = None
     """A local state_dict file for the extractor (torchvision resnet101 keys); nothing is downloaded."""
+    freeze_extractor: bool = False
+    """Keep the extractor as built or loaded: no gradient, batch norm on its running statistics
+    (eval mode) throughout training; the rest of the model trains as usual."""
+    feature_cache: bool = False
+    """The model's inputs are the frozen extractor's features [B, V, C, h, w] instead of images,
+    precomputed once per dataset from UN-augmented images (``mtlbench.runner.feature_cache``):
+    needs ``freeze_extractor`` and training without augmentation (``--no-augment``)."""
 
 
 BACKBONE_OPTIONS: dict[str, type] = {
@@ -54,6 +61,8 @@ BACKBONE_OPTIONS: dict[str, type] = {
     "extractor_weights": str,
     "beam_size": int,
     "block_trigrams": bool,
+    "freeze_extractor": bool,
+    "feature_cache": bool,
 }
 """Run options of a backbone (``--backbone-opt KEY=VALUE``, a grid file's ``[backbone]`` table)."""
 

@@ -97,6 +97,14 @@ class EncoderDecoderBackbone(Backbone):
         self.visual = build_extractor(
             config.extractor or size.extractor, cnn_channels=size.cnn_channels, weights=config.extractor_weights
         )
+        if config.feature_cache and not config.freeze_extractor:
+            raise MtlbenchError(
+                "backbone option feature_cache needs freeze_extractor=true: cached features are those of a "
+                "frozen extractor"
+            )
+        if config.freeze_extractor:
+            self.visual.requires_grad_(False)
+            self.visual.eval()
         halvings = self.visual.stride.bit_length() - 1
         if config.image_size < self.visual.stride:
             raise MtlbenchError(f"image_size {config.image_size} is below the extractor's stride {self.visual.stride}")
@@ -148,7 +156,7 @@ class EncoderDecoderBackbone(Backbone):
             real, slot = images[rows, cols], cols
         else:
             real, slot = images.flatten(0, 1), torch.arange(v, device=images.device).repeat(b)
-        patches = self.visual_projection(self.visual(real).flatten(2).transpose(1, 2))  # [N real views, P, d]
+        patches = self.visual_projection(self.features(real).flatten(2).transpose(1, 2))  # [N real views, P, d]
         n_patches, d = patches.shape[1:]
         if self.patch_position is not None:
             if n_patches != self.patches_per_view:
@@ -170,11 +178,28 @@ class EncoderDecoderBackbone(Backbone):
             x = self.visual_position(x)
         return self.encoder(x, key_mask(keep)), keep
 
+    def features(self, images: Tensor) -> Tensor:
+        """[N, C, h, w] extractor features of ``images`` [N, 3, H, W]; with ``feature_cache`` the
+        inputs already are those features. A frozen extractor runs without building a graph."""
+        if self.config.feature_cache:
+            return images
+        if self.config.freeze_extractor:
+            with torch.no_grad():
+                return self.visual(images)
+        return self.visual(images)
+
+    def train(self, mode: bool = True) -> EncoderDecoderBackbone:
+        """As ``nn.Module.train``, except that a frozen extractor stays in eval mode."""
+        super().train(mode)
+        if self.config.freeze_extractor:
+            self.visual.eval()
+        return self
+
     def _check_views(self, images: Tensor, view_mask: Tensor | None) -> tuple[int, int]:
         most = self.config.num_views
         if images.dim() != 5 or not 1 <= images.shape[1] <= most:
             raise MtlbenchError(
-                f"images of shape {tuple(images.shape)}: expected [batch, 1 to {most} views, 3, H, W] "
+                f"images of shape {tuple(images.shape)}: expected [batch, 1 to {most} views, C, H, W] "
                 f"(the model was built for num_views={most})"
             )
         if view_mask is not None:

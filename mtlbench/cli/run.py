@@ -13,22 +13,30 @@ import click
 
 from mtlbench.cli.options import models_dir_option
 from mtlbench.data import DATASETS
+from mtlbench.data.schema import Annotation
 from mtlbench.data.sources import resolve_data_root
 from mtlbench.errors import DataError, MtlbenchError
 from mtlbench.metrics import ModelPaths, family_status
 from mtlbench.runner.benchmark import run_benchmark
 from mtlbench.runner.executors.base import ExecutorOption
 from mtlbench.runner.executors.factory import EXECUTORS, executor_options, make_executor
+from mtlbench.runner.feature_cache import check_feature_cache
 from mtlbench.runner.grid import expand
 from mtlbench.runner.gridfile import GRID_OPTIONS, GridOption, grid_from
+from mtlbench.runner.image_cache import prebuild_image_caches
+from mtlbench.runner.loading import LoadSettings
+from mtlbench.runner.plan import plan_text
 from mtlbench.runner.spec import RunSpec
+from mtlbench.runner.store import ResultStore
 from mtlbench.runner.trackers import TrackerSettings, check_installed, parse_trackers
 
 
-def check_datasets(specs: list[RunSpec], data_root: Path | None) -> None:
+def check_datasets(specs: list[RunSpec], data_root: Path | None) -> dict[tuple[str, tuple], Annotation]:
     """Load (and so check) every dataset before any run starts: a missing or malformed one stops the
-    grid with one line per dataset, the same messages each run would give."""
+    grid with one line per dataset, the same messages each run would give. Returns them by
+    (dataset, data options), for the image caches to use."""
     problems = []
+    loaded: dict[tuple[str, tuple], Annotation] = {}
     seen: set[tuple[str, tuple]] = set()
     for spec in specs:
         key = (spec.dataset, spec.data_options)
@@ -36,11 +44,12 @@ def check_datasets(specs: list[RunSpec], data_root: Path | None) -> None:
             continue
         seen.add(key)
         try:
-            DATASETS.get(spec.dataset)(**dict(spec.data_options)).load(data_root)
+            loaded[key] = DATASETS.get(spec.dataset)(**dict(spec.data_options)).load(data_root)
         except DataError as err:
             problems.append(str(err))
     if problems:
         raise DataError("\n".join(problems))
+    return loaded
 
 
 def check_metrics(specs: list[RunSpec], models_dir: Path | None) -> None:
@@ -137,6 +146,26 @@ def _with_options(command: Callable) -> Callable:
     'extra, e.g. pip install "mtlbench[tensorboard]"), under RESULTS/trackers, grouped by grid '
     "(W&B offline unless WANDB_MODE says otherwise; MLflow at MLFLOW_TRACKING_URI when set).",
 )
+@click.option(
+    "--loader-workers",
+    type=int,
+    default=None,
+    help="Data loader processes per run (default: 0 on CPU, 4 on CUDA). Same numbers either way.",
+)
+@click.option(
+    "--image-cache/--no-image-cache",
+    default=True,
+    show_default=True,
+    help="Decode and resize each image once into a shared cache ($MTLBENCH_CACHE/images), built before the "
+    "first run. Same numbers either way.",
+)
+@click.option(
+    "--plan",
+    "plan_only",
+    is_flag=True,
+    help="Do not train: list the grid's runs and those done, and estimate time, memory and store size "
+    "from a few timed steps of each kind of run on this machine.",
+)
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--rerun-failed", is_flag=True, help="Retry runs recorded as failed.")
 @click.option("--baseline", default="ls", show_default=True, help="Method the leaderboard compares against.")
@@ -150,6 +179,9 @@ def run_command(
     models_dir: Path | None,
     executor: str,
     log_to: str,
+    loader_workers: int | None,
+    image_cache: bool,
+    plan_only: bool,
     device: str | None,
     rerun_failed: bool,
     baseline: str,
@@ -179,8 +211,16 @@ def run_command(
     group = grid_file.stem if grid_file else results.resolve().name  # the grid, as the trackers group runs
     trackers = TrackerSettings(kinds, str((results / "trackers").resolve()), group)
     check_metrics(specs, models_dir)
+    for spec in specs:
+        check_feature_cache(spec)
+    loading = LoadSettings(workers=loader_workers, image_cache=image_cache)
     root = resolve_data_root(data_root)
-    check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
+    loaded = check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
+    if plan_only:
+        click.echo(plan_text(specs, results, chosen, executor, grid.tune, device, root, loading))
+        return
+    if image_cache:  # tuning trials run other specs first: cache for all of them
+        prebuild_image_caches(specs if grid.tune else ResultStore(results).todo(specs), root, annotations=loaded)
     try:
         with _terminate_as_interrupt():
             run_benchmark(
@@ -193,6 +233,7 @@ def run_command(
                 device=device,
                 trackers=trackers,
                 models_dir=models_dir,
+                loading=loading,
             )
     except KeyboardInterrupt:
         raise Interrupted("interrupted: finished runs are kept; run the same command again to resume") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -42,13 +43,22 @@ class Batch:
         check_view_mask(self.view_mask, self.images)
 
     def to(self, device: object) -> Batch:
+        """The batch on ``device``; from pinned memory (a loader with ``pin_memory``) the copies
+        are asynchronous and overlap the GPU's work (CUDA orders them before their first use)."""
+        return self._map(lambda t: t.to(device, non_blocking=True))
+
+    def pin_memory(self) -> Batch:
+        """The batch in page-locked memory: DataLoader's ``pin_memory`` calls this on custom types."""
+        return self._map(lambda t: t.pin_memory())
+
+    def _map(self, move: Callable[[Tensor], Tensor]) -> Batch:
         return replace(
             self,
-            images=self.images.to(device),
-            tokens=self.tokens.to(device),
-            mask=self.mask.to(device),
-            labels=self.labels.to(device),
-            view_mask=self.view_mask.to(device) if self.view_mask is not None else None,
+            images=move(self.images),
+            tokens=move(self.tokens),
+            mask=move(self.mask),
+            labels=move(self.labels),
+            view_mask=move(self.view_mask) if self.view_mask is not None else None,
         )
 
     def __len__(self) -> int:

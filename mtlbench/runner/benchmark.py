@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from mtlbench.results import DONE, read_metrics
 from mtlbench.runner.executors import Executor, run_grid
+from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.progress import GridProgress
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import TUNING_DIR, ResultStore
@@ -30,6 +31,7 @@ def run_benchmark(
     stream: TextIO | None = None,
     trackers: TrackerSettings | None = None,
     models_dir: Path | None = None,
+    loading: LoadSettings = DEFAULT_LOADING,
 ) -> list[RunSpec]:
     """Run ``specs`` (after ``tune`` trials per method group, when > 0); returns the final specs.
 
@@ -53,6 +55,7 @@ def run_benchmark(
             stream,
             trial_trackers,
             models_dir,
+            loading,
         )
         specs = apply_selection(specs, trials, _validation_score(trial_store))
         _reuse_trials(specs, trial_store, ResultStore(results))
@@ -67,6 +70,7 @@ def run_benchmark(
         stream,
         trackers,
         models_dir,
+        loading,
     )
     return list(specs)
 
@@ -82,6 +86,7 @@ def _run_stage(
     stream: TextIO | None,
     trackers: TrackerSettings | None = None,
     models_dir: Path | None = None,
+    loading: LoadSettings = DEFAULT_LOADING,
 ) -> None:
     store.register(specs)
     for line in store.changed_defaults(specs):
@@ -99,6 +104,7 @@ def _run_stage(
             progress=progress,
             trackers=trackers,
             models_dir=models_dir,
+            loading=loading,
         )
     except BaseException:
         progress.finish(interrupted=True)

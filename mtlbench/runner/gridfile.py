@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from mtlbench.chexpert import UNCERTAIN_POLICIES
+from mtlbench.data.images import DECODES
 from mtlbench.errors import MtlbenchError
 from mtlbench.methods import METHODS
 from mtlbench.metrics.config import EvalConfig
 from mtlbench.runner.grid import DEFAULT_DATASETS, DEFAULT_METHODS, DEFAULT_SEEDS, GridSpec, expand, parse_seeds
 from mtlbench.textfiles import read_toml, shown
-from mtlbench.train.config import TrainConfig
+from mtlbench.train.config import PRECISIONS, TrainConfig
 
 _LISTS = ("methods", "datasets", "backbones", "tasks")
 _TOP_KEYS = {*_LISTS, "seeds", "size", "tune", "train", "eval", "params", "sweep", "data", "backbone", "description"}
@@ -330,6 +331,33 @@ GRID_OPTIONS: tuple[GridOption, ...] = (
         default=EvalConfig.uncertain,
     ),
     GridOption("meteor", "eval", "meteor", "METEOR needs Java.", type=bool, default=EvalConfig.meteor, flag=True),
+    GridOption(
+        "precision",
+        "train",
+        "precision",
+        "Training precision: fp32, or mixed precision under autocast (bf16; fp16 with a gradient scaler). "
+        "Part of the run id.",
+        choices=PRECISIONS,
+        default=TrainConfig.precision,
+    ),
+    GridOption(
+        "augment",
+        "train",
+        "augment",
+        "R2Gen's random crop and flip on training images (--no-augment: the eval transform). Part of the run id.",
+        type=bool,
+        default=TrainConfig.augment,
+        flag=True,
+    ),
+    GridOption(
+        "image_decode",
+        "train",
+        "image_decode",
+        "JPEG decoding: full, or reduced (DCT scaling to the target size: several times faster on "
+        "full-resolution files, slightly different pixels). Part of the run id.",
+        choices=DECODES,
+        default=TrainConfig.image_decode,
+    ),
     GridOption(
         "eval_metrics",
         "eval",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,16 @@ from mtlbench.backbones import BACKBONES, Backbone, BackboneConfig
 from mtlbench.backbones.base import check_backbone_options
 from mtlbench.data import DATASETS, Tokenizer, attach_labels
 from mtlbench.data.cache import label_cache_dir
+from mtlbench.data.images import Pixels
 from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
 from mtlbench.metrics import LABELERS, ModelPaths, evaluate
 from mtlbench.metrics.evaluate import merge
 from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
+from mtlbench.runner.feature_cache import MemoryFeatures, check_feature_cache, ensure_feature_cache
+from mtlbench.runner.image_cache import MemoryPixels, ensure_image_cache, image_needs
+from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
 from mtlbench.runner.trackers import TrackerSettings
@@ -40,21 +44,25 @@ def run_one(
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
     trackers: TrackerSettings | None = None,
     models_dir: Path | None = None,
+    loading: LoadSettings = DEFAULT_LOADING,
 ) -> str:
     """Train, select, generate and score one run; record it as done or failed (with its reason).
 
     ``models_dir`` (default $MTLBENCH_MODELS) holds the weights of the extra metric families the
-    spec's ``eval.metrics`` names.
+    spec's ``eval.metrics`` names. ``loading`` says how data is read (loader workers, image cache):
+    never what the run computes.
 
     A KeyboardInterrupt or kill leaves the run marked running, so a re-run of the grid redoes it.
     ``trackers``: experiment trackers fed with every training-log entry (not part of the run's identity).
     """
     store = ResultStore(results)
     torch_device = pick_device(device)
-    folder = store.begin(spec, describe_environment(torch_device))
+    folder = store.begin(spec, describe_environment(torch_device) | {"loading": asdict(loading)})
     feed = TrackerFeed(trackers, spec)
     try:
-        metrics, examples = _train_and_score(spec, folder, data_root, torch_device, on_epoch_end, feed, models_dir)
+        metrics, examples = _train_and_score(
+            spec, folder, data_root, torch_device, on_epoch_end, feed, models_dir, loading
+        )
     except Exception as err:  # a failing run must not stop the grid: record why and go on
         store.fail(spec, err)
         feed.failed()
@@ -82,14 +90,28 @@ class Prepared:
 
         def batches(epoch: int) -> Any:
             train_set.set_epoch(epoch)
-            loader.generator.manual_seed(seed * 100_003 + epoch)
+            loader.sampler.set_epoch(epoch, seed)  # type: ignore[attr-defined]  # an EpochSampler: it reseeds itself
             return loader
 
         return batches
 
 
-def prepare(spec: RunSpec, data_root: Path | None) -> Prepared:
-    """Load and label the data, build the vocabulary from the train split, build the backbone."""
+def prepare(
+    spec: RunSpec,
+    data_root: Path | None,
+    *,
+    loading: LoadSettings = DEFAULT_LOADING,
+    device: torch.device | None = None,
+    memory_caches: bool = False,
+) -> Prepared:
+    """Load and label the data, build the vocabulary from the train split, build the backbone;
+    open (building where needed) the image cache and, for ``feature_cache``, the feature cache.
+
+    ``memory_caches`` keeps both caches in memory, filled as items are read, instead of on disk
+    (``mtlbench run --plan`` times a few steps without building whole stores).
+    """
+    check_feature_cache(spec)
+    device = device or torch.device("cpu")
     source = DATASETS.get(spec.dataset)(**dict(spec.data_options))
     settings = source.settings
     labeler = LABELERS.get(spec.eval.labeler).from_config(spec.eval)
@@ -101,23 +123,21 @@ def prepare(spec: RunSpec, data_root: Path | None) -> Prepared:
         max_seq_length=settings.max_seq_length,
     )
     num_views = source.views_per_study(annotation)  # IU: the most images a study has, unless capped
-    splits = {
-        name: StudyDataset(
-            annotation.splits[name],
-            Path(annotation.image_dir),
-            tokenizer,
+    train = spec.train
+    pixels: dict[str, Pixels] = {}
+    if loading.image_cache:  # the same pixels as decoding each file, once per dataset instead of every epoch
+        every = image_needs(
+            annotation,
             num_views=num_views,
-            image_size=spec.train.image_size,
-            train=name == "train",
-            uncertain=spec.train.cls_uncertain,
-            seed=spec.seed,
+            image_size=train.image_size,
+            augment=train.augment,
+            decode=train.image_decode,
         )
-        for name in ("train", "val", "test")
-    }
-    loaders = {
-        name: make_loader(data, batch_size=spec.train.batch_size, shuffle=name == "train", seed=spec.seed)
-        for name, data in splits.items()
-    }
+        for needs in every:
+            if memory_caches:
+                pixels[needs.transform.variant] = MemoryPixels(needs.image_dir, needs.transform)
+            else:  # unreadable images fail when a run reads them, as without the cache
+                pixels[needs.transform.variant], _ = ensure_image_cache(needs)
     backbone_options = check_backbone_options(dict(spec.backbone_options))
     if "extractor_weights" in backbone_options:  # a name relative to the data root, or an absolute path
         backbone_options["extractor_weights"] = str(Path(data_root or ".") / backbone_options["extractor_weights"])
@@ -127,12 +147,46 @@ def prepare(spec: RunSpec, data_root: Path | None) -> Prepared:
             max_len=settings.max_seq_length,
             tasks=spec.tasks,
             size=spec.size,
-            image_size=spec.train.image_size,
+            image_size=train.image_size,
             num_views=num_views,
             **backbone_options,
         ),
         decoder=tokenizer,
     )
+    features = None
+    if model.config.feature_cache:
+        (needs,) = image_needs(
+            annotation, num_views=num_views, image_size=train.image_size, augment=False, decode=train.image_decode
+        )
+        if memory_caches:
+            eval_pixels = pixels.get("eval") or MemoryPixels(needs.image_dir, needs.transform)
+            features = MemoryFeatures(model.visual, eval_pixels, train.image_size)
+        else:
+            features = ensure_feature_cache(model.visual, needs, pixels=pixels.get("eval"), device=device)
+    splits = {
+        name: StudyDataset(
+            annotation.splits[name],
+            Path(annotation.image_dir),
+            tokenizer,
+            num_views=num_views,
+            image_size=train.image_size,
+            train=name == "train",
+            uncertain=train.cls_uncertain,
+            seed=spec.seed,
+            augment=train.augment,
+            decode=train.image_decode,
+            pixels=pixels.get("train" if name == "train" and train.augment else "eval"),
+            features=features,
+        )
+        for name in ("train", "val", "test")
+    }
+    workers, pin = loading.loader_workers(device), loading.pinned(device)
+    loaders = {
+        name: make_loader(
+            data, batch_size=train.batch_size, shuffle=name == "train", seed=spec.seed, workers=workers, pin_memory=pin
+        )
+        for name, data in splits.items()
+    }
     sizes = {name: len(examples) for name, examples in annotation.splits.items()}
     return Prepared(tokenizer, splits, loaders, labeler, model, sizes)
 
@@ -145,10 +199,11 @@ def _train_and_score(
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None,
     observe: Callable[[dict[str, Any]], None] = lambda entry: None,
     models_dir: Path | None = None,
+    loading: LoadSettings = DEFAULT_LOADING,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     started = time.perf_counter()
     seed_everything(spec.seed)
-    prep = prepare(spec, data_root)
+    prep = prepare(spec, data_root, loading=loading, device=device)
     prep.tokenizer.save(folder / VOCAB)
     model, tokenizer, labeler = prep.model, prep.tokenizer, prep.labeler
     val_loader, test_loader = prep.loaders["val"], prep.loaders["test"]

@@ -10,6 +10,10 @@ from typing import Any
 from mtlbench.metrics.config import EvalConfig
 from mtlbench.train.config import TrainConfig
 
+LATER_TRAIN_DEFAULTS: dict[str, Any] = {"augment": True, "image_decode": "full"}
+"""Training settings added after stores of runs existed: left out of the identity at their
+default (the behaviour those runs had), so the run ids of earlier stores stay valid."""
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -45,6 +49,9 @@ class RunSpec:
         out["backbone_options"] = dict(self.backbone_options)
         if not self.backbone_options:  # absent when unused, so run ids of earlier stores stay valid
             del out["backbone_options"]
+        for key, default in LATER_TRAIN_DEFAULTS.items():  # likewise for training settings added later
+            if out["train"][key] == default:
+                del out["train"][key]
         out["tuning"] = dict(self.tuning)
         out["eval"]["metrics"] = list(self.eval.metrics)
         if not self.eval.metrics:  # absent when unused, so run ids of earlier stores stay valid

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mtlbench.chexpert import UNCERTAIN_POLICIES
+from mtlbench.data.images import DECODES
 from mtlbench.settings_checks import check_setting as _check
 from mtlbench.settings_checks import check_setting_types as _check_types
 
@@ -39,6 +40,12 @@ class TrainConfig:
     """Solve for task weights every this many steps and reuse them in between (one backward pass)."""
     precision: str = "fp32"
     """fp32, or mixed precision under torch.autocast: bf16, or fp16 with a gradient scaler."""
+    augment: bool = True
+    """R2Gen's training augmentation (random crop after a larger resize, horizontal flip); False
+    gives the training images the eval transform (needed by the frozen-extractor feature cache)."""
+    image_decode: str = "full"
+    """JPEG decoding: "full", or "reduced" (the decoder's DCT scaling down to the smallest scale the
+    target size allows: several times faster on full-resolution files, slightly different pixels)."""
 
     def __post_init__(self) -> None:
         _check_types(self, "train")
@@ -51,6 +58,7 @@ class TrainConfig:
             value = getattr(self, name)
             _check("train", name, value, value >= 0, "a number of at least 0 (0 turns it off)")
         _check("train", "precision", self.precision, self.precision in PRECISIONS, " or ".join(PRECISIONS))
+        _check("train", "image_decode", self.image_decode, self.image_decode in DECODES, " or ".join(DECODES))
         _check(
             "train",
             "cls_uncertain",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mtlbench.runner.executors.base import Executor, Job, Outcome, Progress
 from mtlbench.runner.executors.local import LocalExecutor
+from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.trackers import TrackerSettings
 
@@ -23,6 +24,7 @@ def run_grid(
     progress: Progress | None = None,
     trackers: TrackerSettings | None = None,
     models_dir: Path | None = None,
+    loading: LoadSettings = DEFAULT_LOADING,
 ) -> list[Outcome]:
     """Run ``specs`` on ``executor``, every run writing into the store at ``results``."""
     root = str(Path(results).resolve())
@@ -38,6 +40,7 @@ def run_grid(
             threads=threads,
             trackers=trackers,
             models_dir=models,
+            loading=loading,
         )
 
     return executor.run(specs, make_job, progress)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 
 from mtlbench.results import DONE, FAILED
+from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.run_one import run_one
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
@@ -44,6 +45,8 @@ class Job:
     """Experiment trackers to feed (not part of the run's identity)."""
     models_dir: str | None = None
     """Weights of the extra metric families (a path: never part of a run's identity)."""
+    loading: LoadSettings = DEFAULT_LOADING
+    """How the run reads its data (loader workers, image cache): speed only, never its numbers."""
 
     @property
     def run_spec(self) -> RunSpec:
@@ -68,6 +71,7 @@ class Job:
                 device=self.device,
                 trackers=self.trackers,
                 models_dir=Path(self.models_dir) if self.models_dir else None,
+                loading=self.loading,
             )
         finally:
             torch.set_num_threads(previous)

@@ -26,7 +26,8 @@ def _call(job: Job) -> tuple[str, float]:
 
 class RayExecutor(Executor):
     """Runs each job as a Ray task with ``cpus_per_task`` CPUs (and as many torch threads) and
-    ``gpus_per_task`` GPUs.
+    ``gpus_per_task`` GPUs: a fraction packs runs onto a GPU (0.25: four runs per GPU; Ray
+    schedules by the fractions and gives each task CUDA_VISIBLE_DEVICES of its GPU).
 
     ``address``: an existing cluster ("auto", "ray://host:10001", "host:6379"); None starts a
     local instance with ``num_cpus`` CPUs (default: all cores) for the grid and shuts it down
@@ -37,7 +38,7 @@ class RayExecutor(Executor):
     options = (
         ExecutorOption("address", str, "address of an existing cluster (default: start a local one)."),
         ExecutorOption("cpus_per_task", int, "CPU cores (and torch threads) per run."),
-        ExecutorOption("gpus_per_task", int, "GPUs per run."),
+        ExecutorOption("gpus_per_task", float, "GPUs per run; a fraction shares one (0.25: four runs per GPU)."),
     )
 
     def __init__(
@@ -50,6 +51,11 @@ class RayExecutor(Executor):
     ) -> None:
         if cpus_per_task is not None and cpus_per_task < 1:
             raise MtlbenchError(f"--cpus-per-task must be at least 1; got {cpus_per_task}")
+        if gpus_per_task is not None and (gpus_per_task < 0 or (gpus_per_task > 1 and gpus_per_task % 1)):
+            raise MtlbenchError(
+                f"--gpus-per-task {gpus_per_task:g}: a fraction of one GPU (0.5: two runs share each GPU) "
+                "or a whole number of GPUs"
+            )
         self.address = address
         self.cpus_per_task = cpus_per_task or 1
         self.gpus_per_task = gpus_per_task or 0

@@ -25,6 +25,7 @@ from typing import Any
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.runner.executors.base import Executor, ExecutorOption, Job, Outcome, Progress
+from mtlbench.runner.executors.packing import JobPack, packs
 from mtlbench.runner.spec import RunSpec
 
 MAX_ARRAY_SIZE = 1000
@@ -63,7 +64,8 @@ class SlurmExecutor(Executor):
             "time limit of a run's job in minutes (default 60); at the limit it is requeued and resumes.",
         ),
         ExecutorOption("cpus_per_task", int, "CPU cores (and torch threads) per run."),
-        ExecutorOption("gpus_per_task", int, "GPUs per run."),
+        ExecutorOption("gpus_per_task", float, "whole GPUs per array task."),
+        ExecutorOption("runs_per_gpu", int, "runs per GPU of an array task, side by side (default 1)."),
         ExecutorOption("mem_gb", float, "memory per run in GB."),
         ExecutorOption("array_parallelism", int, "most array tasks running at once."),
         ExecutorOption(
@@ -84,10 +86,11 @@ class SlurmExecutor(Executor):
         partition: str | None = None,
         time_min: float | None = None,
         cpus_per_task: int | None = None,
-        gpus_per_task: int | None = None,
+        gpus_per_task: float | None = None,
         mem_gb: float | None = None,
         array_parallelism: int | None = None,
         max_requeues: int = 3,
+        runs_per_gpu: int | None = None,
         cluster: str = "slurm",
         signal_delay_s: int | None = None,
         poll_s: float = 5.0,
@@ -99,11 +102,23 @@ class SlurmExecutor(Executor):
         for name, value in (("--cpus-per-task", cpus_per_task), ("--time-min", time_min)):
             if value is not None and value < 1:
                 raise MtlbenchError(f"{name} must be at least 1; got {value}")
+        if gpus_per_task is not None and (gpus_per_task < 0 or gpus_per_task != int(gpus_per_task)):
+            raise MtlbenchError(
+                f"--gpus-per-task {gpus_per_task:g}: Slurm allocates whole GPUs; share them between runs "
+                "with --runs-per-gpu N instead"
+            )
+        if runs_per_gpu is not None and (runs_per_gpu < 1 or not gpus_per_task):
+            raise MtlbenchError(
+                "--runs-per-gpu needs at least 1, and --gpus-per-task of 1 or more: it packs runs onto a task's GPUs"
+            )
         self.folder = Path(folder).resolve()
         self.partition = partition
         self.time_min = time_min or 60
         self.cpus_per_task = cpus_per_task or 1
-        self.gpus_per_task = gpus_per_task or 0
+        self.gpus_per_task = int(gpus_per_task or 0)
+        self.runs_per_gpu = runs_per_gpu or 1
+        self.pack = self.runs_per_gpu * max(1, self.gpus_per_task)
+        """Runs per array task: ``runs_per_gpu`` on each of its GPUs, side by side (1: no packing)."""
         self.mem_gb = mem_gb
         self.array_parallelism = array_parallelism
         self.max_requeues = max_requeues
@@ -118,20 +133,22 @@ class SlurmExecutor(Executor):
     ) -> list[Outcome]:
         if not specs:
             return []
-        submitted = self._submit([make_job(spec, self.cpus_per_task) for spec in specs])
+        jobs = [make_job(spec, max(1, self.cpus_per_task // self.pack)) for spec in specs]
+        submitted = self._submit(jobs if self.pack == 1 else packs(jobs, self.pack, self.runs_per_gpu))
         outcomes: list[Outcome] = []
         try:
             for item, failure in self._as_finished(submitted):
                 if failure is None:
                     try:
-                        outcome = Outcome(item.job.run_spec, *item.task.result())
+                        ended = _outcomes(item.job, item.task.result())
                     except Exception as err:  # submitit's own failure (e.g. timed out too many times)
-                        outcome = item.job.lost(err, item.started)
+                        ended = _lost(item.job, err, item.started)
                 else:
-                    outcome = item.job.lost(failure, item.started)
-                outcomes.append(outcome)
-                if progress is not None:
-                    progress(outcome)
+                    ended = _lost(item.job, failure, item.started)
+                for outcome in ended:
+                    outcomes.append(outcome)
+                    if progress is not None:
+                        progress(outcome)
         except BaseException:  # Ctrl-C: leave nothing running that a re-run would duplicate
             self._cancel([item.task for item in submitted if not item.task.paths.result_pickle.exists()])
             raise
@@ -194,7 +211,7 @@ class SlurmExecutor(Executor):
         executor.update_parameters(**parameters)
         return executor
 
-    def _submit(self, jobs: list[Job]) -> list[_Submitted]:
+    def _submit(self, jobs: Sequence[Job | JobPack]) -> list[_Submitted]:
         executor = self._executor()
         submitted: list[_Submitted] = []
         for start in range(0, len(jobs), MAX_ARRAY_SIZE):
@@ -206,7 +223,8 @@ class SlurmExecutor(Executor):
             now = time.perf_counter()
             for job, task in zip(chunk, tasks, strict=True):
                 submitted.append(_Submitted(job, task, now))
-                self.jobs[job.run_spec.run_id] = task
+                for one in job.jobs if isinstance(job, JobPack) else (job,):
+                    self.jobs[one.run_spec.run_id] = task
         return submitted
 
     def _as_finished(self, submitted: list[_Submitted]) -> Iterator[tuple[_Submitted, BaseException | None]]:
@@ -246,9 +264,17 @@ class SlurmExecutor(Executor):
                 time.sleep(self.poll_s)
 
 
+def _outcomes(job: Job | JobPack, result: Any) -> list[Outcome]:
+    return job.outcomes(result) if isinstance(job, JobPack) else [Outcome(job.run_spec, *result)]
+
+
+def _lost(job: Job | JobPack, error: BaseException, started: float) -> list[Outcome]:
+    return job.lost(error, started) if isinstance(job, JobPack) else [job.lost(error, started)]
+
+
 @dataclass
 class _Submitted:
-    job: Job
+    job: Job | JobPack
     task: Any
     """The submitit job."""
     started: float
