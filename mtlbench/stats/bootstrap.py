@@ -54,7 +54,14 @@ class BootstrapResult:
     per_seed: tuple[np.ndarray, ...]
     """per method, [S_m, K] each seed's metric values."""
     samples: np.ndarray
-    """[B, M, K] resampled means."""
+    """[B, M, K] resampled means (two levels unless ``resample_seeds`` was False)."""
+    example_samples: np.ndarray
+    """[B, M, K] each method's mean over ALL its seeds on each example resample (level 1 only)."""
+    run_noise: tuple[np.ndarray, ...]
+    """per method, [K, K]: the sum over its runs of the example-resampling covariance of each run's
+    deviation from the method's seed mean (see :mod:`mtlbench.stats.components`)."""
+    run_samples: tuple[np.ndarray, ...] | None = None
+    """per method, [B, S_m, K] every run's value on every example resample (``keep_runs`` only)."""
 
 
 def point_values(layout: Layout, defs: Sequence[MetricDef], runs: Sequence[np.ndarray]) -> np.ndarray:
@@ -125,8 +132,13 @@ def paired_bootstrap(
     chunk: int | None = None,
     resample_seeds: bool = True,
     rescale_seeds: bool = True,
+    keep_runs: bool = False,
 ) -> BootstrapResult:
-    """Resampled per-method means of every metric in ``defs`` (two levels, examples shared)."""
+    """Resampled per-method means of every metric in ``defs`` (two levels, examples shared).
+
+    ``keep_runs`` also returns each run's resampled values (memory B x runs x K), for studies of
+    other resampling schemes (benchmarks/stats_calibration.py).
+    """
     n = methods[0].runs[0].shape[0]
     width = layout.width
     per_seed = tuple(point_values(layout, defs, m.runs) for m in methods)
@@ -134,6 +146,9 @@ def paired_bootstrap(
     matrix, spans = side_by_side(methods)
     weighted_sums = WeightedSums(matrix)
     samples = np.empty((resamples, len(methods), len(defs)))
+    example_samples = np.empty_like(samples)
+    noise = [_NoiseAccumulator(span.stop - span.start, len(defs)) for span in spans]
+    runs = [np.empty((resamples, span.stop - span.start, len(defs))) for span in spans] if keep_runs else None
     step = chunk or chunk_size(n, resamples)
     for start in range(0, resamples, step):
         b = min(step, resamples - start)
@@ -141,8 +156,40 @@ def paired_bootstrap(
         sums = weighted_sums(weights).reshape(b, -1, width)  # [b, R, width]: every run, same examples
         values = evaluate(defs, layout.split(sums), float(n))  # [b, R, K]
         for j, span in enumerate(spans):
+            example_samples[start : start + b, j] = values[:, span].mean(axis=1)
+            noise[j].add(values[:, span])
+            if runs is not None:
+                runs[j][start : start + b] = values[:, span]
             samples[start : start + b, j] = _seed_level(values[:, span], rng, resample_seeds, rescale_seeds)
-    return BootstrapResult(point=point, per_seed=per_seed, samples=samples)
+    return BootstrapResult(
+        point=point,
+        per_seed=per_seed,
+        samples=samples,
+        example_samples=example_samples,
+        run_noise=tuple(acc.total() for acc in noise),
+        run_samples=tuple(runs) if runs is not None else None,
+    )
+
+
+class _NoiseAccumulator:
+    """Streams sum_s Cov*(y*_s - mean_s' y*_s') over chunks of resamples, for one method's S runs."""
+
+    def __init__(self, runs: int, k: int) -> None:
+        self.count = 0
+        self.first = np.zeros((runs, k))
+        self.second = np.zeros((k, k))
+
+    def add(self, values: np.ndarray) -> None:
+        deviations = np.nan_to_num(values - values.mean(axis=1, keepdims=True))  # [b, S, K]
+        self.count += values.shape[0]
+        self.first += deviations.sum(axis=0)
+        self.second += np.einsum("bsk,bsl->kl", deviations, deviations)
+
+    def total(self) -> np.ndarray:
+        if self.count < 2:
+            return np.zeros_like(self.second)
+        mean = self.first / self.count
+        return (self.second - self.count * mean.T @ mean) / (self.count - 1)
 
 
 def _seed_level(values: np.ndarray, rng: np.random.Generator, resample: bool, rescale: bool) -> np.ndarray:
