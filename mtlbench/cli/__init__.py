@@ -8,6 +8,7 @@ from mtlbench import __version__
 from mtlbench.cli.data import data_group
 from mtlbench.cli.eval import eval_command
 from mtlbench.cli.listing import list_command
+from mtlbench.cli.plan import plan_command
 from mtlbench.cli.report import report_command
 from mtlbench.cli.run import run_command
 from mtlbench.cli.status import status_command
@@ -34,11 +35,12 @@ def cli() -> None:
       mtlbench run                      the default grid on the embedded synthetic data
       mtlbench run --methods all --datasets mimic,iu --seeds 5
       mtlbench report results/          significance-tested leaderboards of a result store
+      mtlbench plan results/            seeds and test examples needed, from a pilot store
       mtlbench list methods             what can be benchmarked (plugins included)
     """
 
 
-for command in (list_command, run_command, status_command, report_command, eval_command, data_group):
+for command in (list_command, run_command, status_command, report_command, plan_command, eval_command, data_group):
     cli.add_command(command)
 
 

@@ -47,7 +47,8 @@ def render_leaderboard(
 
 
 def write_report(report: Report, out: Path) -> Written:
-    """Every format as ``out``.{txt,md,tex,csv,html}, and the CD diagram as ``out``-cd.png."""
+    """Every format as ``out``.{txt,md,tex,csv,html}, and the CD diagram as ``out``-cd.png where the
+    cells are enough for a post-hoc test to separate some pair (the report says so otherwise)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = Written()
@@ -56,7 +57,7 @@ def write_report(report: Report, out: Path) -> Written:
         text = render_html(report, title=out.name) if fmt == "html" else render_report(report, fmt)
         path.write_text(text, encoding="utf-8")
         written.paths.append(path)
-    if not isinstance(report.ranking, str):
+    if not isinstance(report.ranking, str) and report.ranking.diagram:
         try:
             png = cd_png(report.ranking)
         except PlotsUnavailable as err:
