@@ -1,24 +1,23 @@
-"""The two-level paired bootstrap of a leaderboard cell, vectorised over resamples.
+"""The paired bootstrap of a leaderboard cell, vectorised over resamples.
 
 Level 1 (test examples): each resample draws n example indices with replacement, and the SAME
 indices serve every method and every seed, so comparisons are paired on examples (Koehn 2004).
-Level 2 (seeds): each method's seeds are resampled with replacement, independently per method,
-so seed-to-seed variation enters every interval and test; a per-seed test alone misses the
-test-set variation, an example-only bootstrap misses the seeds.
+Every run's corpus metric is recomputed from the weighted sums of its per-example sufficient
+statistics (BLEU, CE F1 ... exactly, never as means of per-example scores). All runs of all
+methods sit side by side in one [n, runs x width] matrix, so one matrix product per chunk of
+resamples gives every run's summed statistics; chunks bound the memory.
 
-A method's statistic on a resample is the mean over its resampled seeds of the corpus metric
-recomputed from the weighted sums of its per-example sufficient statistics (BLEU, CE F1 ...
-exactly, never as means of per-example scores). All runs of all methods sit side by side in one
-[n, runs x width] matrix, so one matrix product per chunk of resamples gives every run's summed
-statistics; chunks bound the memory.
+What the default test uses (:mod:`mtlbench.stats.components`): each method's mean over ALL its
+seeds on every example resample (``example_samples``), and the covariance of each run's
+deviation from that mean (``run_noise``: each run's own test-set noise).
 
-Small-sample correction: the bootstrap variance of a mean of S values is (S-1)/S times the
-unbiased one, which makes tests with 3-5 seeds anti-conservative when seed variance dominates.
-The seed level is therefore rescaled by sqrt(S/(S-1)) around the all-seed mean of the same
-example resample, as modified residuals do in Davison and Hinkley (1997, ch. 6). Resampling both
-levels also counts each run's own test-set noise twice (once through the seeds, once through the
-examples), which errs on the conservative side (Owen 2007, "The pigeonhole bootstrap");
-tests/stats/test_resampling.py checks the false-positive rate.
+Level 2 (seeds; ``--test bootstrap``, the former default): each method's seeds are also resampled
+with replacement, rescaled by sqrt(S/(S-1)) around the all-seed mean of the same example
+resample as modified residuals are (Davison and Hinkley 1997, ch. 6), and the p-value is the
+percentile one. benchmarks/stats_calibration.md measures what that does: with 3-5 seeds its
+tails are too thin where seed variance dominates (a percentile over 3-5 values), and where seeds
+do not matter it counts each run's test-set noise twice (once through the seeds, once through
+the examples) and rejects almost nothing.
 """
 
 from __future__ import annotations
@@ -145,8 +144,8 @@ def paired_bootstrap(
     point = np.stack([values.mean(axis=0) for values in per_seed])
     matrix, spans = side_by_side(methods)
     weighted_sums = WeightedSums(matrix)
-    samples = np.empty((resamples, len(methods), len(defs)))
-    example_samples = np.empty_like(samples)
+    example_samples = np.empty((resamples, len(methods), len(defs)))
+    samples = np.empty_like(example_samples) if resample_seeds else example_samples  # level 1 only: the same
     noise = [_NoiseAccumulator(span.stop - span.start, len(defs)) for span in spans]
     runs = [np.empty((resamples, span.stop - span.start, len(defs))) for span in spans] if keep_runs else None
     step = chunk or chunk_size(n, resamples)
@@ -160,7 +159,8 @@ def paired_bootstrap(
             noise[j].add(values[:, span])
             if runs is not None:
                 runs[j][start : start + b] = values[:, span]
-            samples[start : start + b, j] = _seed_level(values[:, span], rng, resample_seeds, rescale_seeds)
+            if resample_seeds:
+                samples[start : start + b, j] = _seed_level(values[:, span], rng, resample_seeds, rescale_seeds)
     return BootstrapResult(
         point=point,
         per_seed=per_seed,

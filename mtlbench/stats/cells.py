@@ -244,6 +244,19 @@ def _order(data: CellData, baseline: str) -> None:
     data.methods.sort(key=lambda m: (m.name != baseline, m.name))
 
 
+def cell_bootstrap(data: CellData, settings: Settings, *, two_level: bool = False) -> BootstrapResult:
+    """The cell's paired example bootstrap, drawn from the settings' seed; seeds resampled too only for
+    the former default (``two_level``)."""
+    return paired_bootstrap(
+        data.layout,
+        data.metrics,
+        data.methods,
+        resamples=settings.resamples,
+        rng=np.random.default_rng(settings.seed),
+        resample_seeds=two_level,
+    )
+
+
 def analyse_cell(cell: Cell, settings: Settings) -> CellResult | str:
     """The statistics of one cell, or a one-line reason why there are none."""
     loaded = load_cell(cell)
@@ -252,14 +265,7 @@ def analyse_cell(cell: Cell, settings: Settings) -> CellResult | str:
     data = loaded
     _order(data, settings.baseline)
     names = [m.name for m in data.methods]
-    boot = paired_bootstrap(
-        data.layout,
-        data.metrics,
-        data.methods,
-        resamples=settings.resamples,
-        rng=np.random.default_rng(settings.seed),
-        resample_seeds=settings.test == "bootstrap",
-    )
+    boot = cell_bootstrap(data, settings, two_level=settings.test == "bootstrap")
     components = estimate(boot)
     m, k = boot.point.shape
     summary = [i for i, d in enumerate(data.metrics) if d.key in settings.summary_metrics]

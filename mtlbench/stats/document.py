@@ -182,7 +182,9 @@ def _mde_phrase(result: CellResult, settings: Settings) -> str:
 
 def effect_caption(result: CellResult, settings: Settings) -> str:
     baseline = result.baseline or settings.baseline
-    families = "; ".join(f"{key}: {family_text(result, settings, key)}" for key in result.families)
+    families = "; ".join(
+        f"{'Δm%' if key == DELTA_M else key}: {family_text(result, settings, key)}" for key in result.families
+    )
     return (
         f"{result.title}, effect sizes against {baseline}: difference of means over seeds (x100; Δm% in percent, "
         f"positive = better) with {result.interval}. † as in the tables below ({settings.test_name}, alpha "

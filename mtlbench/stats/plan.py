@@ -24,8 +24,8 @@ import numpy as np
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.stats.across import delta_m
-from mtlbench.stats.bootstrap import paired_bootstrap
 from mtlbench.stats.catalogue import DELTA_M, METRICS
+from mtlbench.stats.cells import cell_bootstrap
 from mtlbench.stats.components import Components, contrast_variance, difference, estimate, linearised
 from mtlbench.stats.loading import load_cell
 from mtlbench.stats.power import Design
@@ -110,14 +110,7 @@ def plan(
                 "each (seed variance and the test-set part of a difference)"
             )
             continue
-        boot = paired_bootstrap(
-            data.layout,
-            data.metrics,
-            data.methods,
-            resamples=settings.resamples,
-            rng=np.random.default_rng(settings.seed),
-            resample_seeds=False,
-        )
+        boot = cell_bootstrap(data, settings)
         components = estimate(boot)
         m, k = boot.point.shape
         keys = [d.key for d in data.metrics]
