@@ -73,10 +73,8 @@ def point_values(layout: Layout, defs: Sequence[MetricDef], runs: Sequence[np.nd
 def resample_weights(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
     """[b, n] how often each of n examples is drawn in each of b resamples (rows sum to n)."""
     draws = rng.integers(0, n, size=(b, n))
-    weights = np.empty((b, n))
-    for row, drawn in zip(weights, draws):  # row by row: each count vector stays in cache
-        row[:] = np.bincount(drawn, minlength=n)
-    return weights
+    offsets = n * np.arange(b)[:, None]  # one bincount over all rows: row r counts into [r n, (r + 1) n)
+    return np.bincount((draws + offsets).ravel(), minlength=b * n).reshape(b, n).astype(float)
 
 
 def chunk_size(n: int, resamples: int) -> int:

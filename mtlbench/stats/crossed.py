@@ -9,6 +9,13 @@ between, Satterthwaite's approximation. Chosen by measurement over the alternati
 nulls at 3-5 seeds where seeds dominate and 1% where they do not; a studentized bootstrap-t over
 3 seed values is unstable (Davison & Hinkley 1997, ch. 5); hierarchical resampling (Field &
 Welsh 2007; Ren et al. 2010) inherits the thin tails of a 3-5 value percentile bootstrap.
+
+Seeds are treated as independent between methods. In mtlbench, runs that share a seed number also
+share the backbone's initialisation and the data order (common random numbers), so their values may
+be positively correlated; the unpaired seed part then overstates the variance (the test errs on
+the safe side). A seed-paired variant (the seed part from per-seed differences, S - 1 df) would gain
+power where that correlation is strong and lose it where it is weak (t with 2 df at 3 seeds);
+the run-level randomization test pairs by seed.
 """
 
 from __future__ import annotations

@@ -140,13 +140,16 @@ def _warning_text(result: CellResult) -> str:
 
 def group_caption(result: CellResult, settings: Settings, group: str, family: int = 0) -> str:
     baseline = result.baseline or settings.baseline
+    columns = sum(1 for d in result.metrics if d.group == group)
+    best_family = max(len(result.methods) - 1, 0) * columns
     text = (
         f"{result.title}, {GROUP_TITLES.get(group, group)}: mean ± std over {_seed_text(result)} of each run's "
         f"corpus figure on {result.n_examples} test examples, x100; arrows give each metric's direction. "
         f"Test: {test_description(result, settings)}, two-sided, against {baseline}, alpha {settings.alpha:g}, "
         f"{family_text(result, settings, group)}. "
-        f"† significantly different from {baseline}; bold: not significantly worse than the best "
-        f"(same test and correction); underline: second-best mean. Intervals (on hover): {result.interval}. "
+        f"† significantly different from {baseline}; bold: not significantly worse than the best (same test, "
+        f"{settings.correction_name} over this table's {best_family} comparisons with each metric's best method); "
+        f"underline: second-best mean. Intervals (on hover): {result.interval}. "
         f"{_context(result, settings)}{_warning_text(result)}"
     )
     return text
