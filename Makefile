@@ -25,7 +25,7 @@ $(RUN_STAMP): setup.cfg pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(TEST_STAMP): setup.cfg pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install -q -e ".[test,plots,ray,slurm]"
+	$(BIN)/python -m pip install -q -e ".[test,plots,ray,slurm,clinical]"
 	touch $@ $(RUN_STAMP)
 
 benchmark: setup

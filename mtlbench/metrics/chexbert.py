@@ -17,24 +17,25 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import os
 import pickle
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from mtlbench.errors import MtlbenchError
+from mtlbench.metrics.local_models import BERT_ENV, MODELS_ENV, ModelPaths
+from mtlbench.metrics.local_models import CHEXBERT_ENV as CHECKPOINT_ENV
 
-CHECKPOINT_ENV = "MTLBENCH_CHEXBERT"
-BERT_ENV = "MTLBENCH_BERT"
 WHERE = (
     "get chexbert.pth from the StanfordAIMI/RRG_scorers repository on the Hugging Face hub (or the CheXbert "
     "release, stanfordmlgroup/CheXbert) and config.json + vocab.txt of bert-base-uncased (google-bert/bert-base-uncased"
-    f" on the hub), then pass --chexbert-checkpoint and --bert-dir, or set ${CHECKPOINT_ENV} and ${BERT_ENV}"
+    f" on the hub), then pass --chexbert-checkpoint and --bert-dir, or set ${CHECKPOINT_ENV} and ${BERT_ENV}, "
+    f"or put them in ${MODELS_ENV} as chexbert.pth and bert-base-uncased/"
 )
 CODES = {0: math.nan, 1: 1.0, 2: 0.0, 3: -1.0}
 """CheXbert's classes -> CheXpert codes (blank, positive, negative, uncertain)."""
@@ -132,11 +133,30 @@ class CheXbertLabeler:
 
     @classmethod
     def from_config(cls, config: object) -> CheXbertLabeler:
-        """Files from $MTLBENCH_CHEXBERT (the .pth) and $MTLBENCH_BERT (config.json + vocab.txt)."""
-        checkpoint, bert_dir = os.environ.get(CHECKPOINT_ENV), os.environ.get(BERT_ENV)
-        if not checkpoint or not bert_dir:
-            raise MtlbenchError(f"chexbert labeler: ${CHECKPOINT_ENV} and ${BERT_ENV} must be set; {WHERE}")
-        return cls(Path(checkpoint), Path(bert_dir))
+        """Files from $MTLBENCH_CHEXBERT (the .pth) and $MTLBENCH_BERT (config.json + vocab.txt), else
+        chexbert.pth and bert-base-uncased/ in $MTLBENCH_MODELS."""
+        return load(ModelPaths.from_env())
+
+    def _batches(self, reports: Sequence[str]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        encoded = self.encode(reports)
+        for start in range(0, len(encoded), self.batch_size):
+            chunk = encoded[start : start + self.batch_size]
+            length = max(len(ids) for ids in chunk)
+            ids = torch.full((len(chunk), length), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+            mask = torch.zeros(len(chunk), length, dtype=torch.float)
+            for row, seq in enumerate(chunk):
+                ids[row, : len(seq)] = torch.tensor(seq)
+                mask[row, : len(seq)] = 1.0
+            yield ids.to(self.device), mask.to(self.device)
+
+    @torch.no_grad()
+    def embed(self, reports: Sequence[str]) -> np.ndarray:
+        """[N, hidden] CheXbert report embeddings: the final layer's [CLS] state, as CheXbert's
+        ``encode.py`` (used by CXR-Report-Metric for s_emb) takes it, before dropout and heads."""
+        out = [
+            self.model.bert(ids, attention_mask=mask)[0][:, 0, :].float().cpu() for ids, mask in self._batches(reports)
+        ]
+        return torch.cat(out).numpy() if out else np.zeros((0, self.model.bert.config.hidden_size), np.float32)
 
     def encode(self, reports: Sequence[str]) -> list[list[int]]:
         """Token ids as CheXbert's own ``tokenize`` builds them (f1chexbert's copy of it calls
@@ -157,16 +177,23 @@ class CheXbertLabeler:
     def label(self, reports: Sequence[str]) -> list[tuple[float, ...]]:
         """14 CheXpert codes per report, in CheXbert order."""
         out: list[tuple[float, ...]] = []
-        encoded = self.encode(reports)
-        for start in range(0, len(encoded), self.batch_size):
-            chunk = encoded[start : start + self.batch_size]
-            length = max(len(ids) for ids in chunk)
-            ids = torch.full((len(chunk), length), self.tokenizer.pad_token_id or 0, dtype=torch.long)
-            mask = torch.zeros(len(chunk), length, dtype=torch.float)
-            for row, seq in enumerate(chunk):
-                ids[row, : len(seq)] = torch.tensor(seq)
-                mask[row, : len(seq)] = 1.0
-            heads = self.model(ids.to(self.device), mask.to(self.device))
+        for ids, mask in self._batches(reports):
+            heads = self.model(ids, mask)
             classes = torch.stack([h.argmax(dim=1) for h in heads], dim=1).tolist()
             out += [tuple(CODES[c] for c in row) for row in classes]
         return out
+
+
+def load(paths: ModelPaths) -> CheXbertLabeler:
+    """The CheXbert model of ``paths``, loaded once per process (the labeler and SembScore share it)."""
+    checkpoint, bert_dir = paths.chexbert()
+    if checkpoint is None or bert_dir is None:
+        raise MtlbenchError(
+            f"chexbert: no CheXbert files configured (${CHECKPOINT_ENV} and ${BERT_ENV} unset); {WHERE}"
+        )
+    return _load(checkpoint, bert_dir)
+
+
+@functools.cache
+def _load(checkpoint: Path, bert_dir: Path) -> CheXbertLabeler:
+    return CheXbertLabeler(checkpoint, bert_dir)

@@ -7,8 +7,9 @@ example, a dict merged into that example's ``stats``.
 
 from __future__ import annotations
 
+import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from mtlbench.metrics import nlg
 from mtlbench.metrics.clinical import ce_scores, to_binary
+from mtlbench.metrics.local_models import ModelPaths
 from mtlbench.metrics.meteor import meteor
 from mtlbench.registry import Registry, require_subclass
 from mtlbench.train.config import EvalConfig
@@ -32,6 +34,14 @@ class EvalInput:
     labels_generated: list[tuple[float, ...]] | None = None
     labels_reference: list[tuple[float, ...]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    paths: ModelPaths = field(default_factory=ModelPaths)
+    """Where model-based families find their local weights."""
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per evaluation: families that share a part (RadCliQ's BERTScore) reuse it."""
+        if key not in self.extra:
+            self.extra[key] = compute()
+        return self.extra[key]
 
 
 class MetricFamily(ABC):
@@ -41,6 +51,13 @@ class MetricFamily(ABC):
     higher_is_better: ClassVar[bool] = True
     clinical: ClassVar[bool] = False
     """True if it needs labels (skipped when evaluate(..., clinical=False))."""
+    on_request: ClassVar[bool] = False
+    """True for families that need model weights: they run when named, never by default in a run."""
+
+    @classmethod
+    def unavailable(cls, paths: ModelPaths) -> str | None:
+        """Why this family cannot run here (a missing package or weights, and where to put them), or None."""
+        return None
 
     @abstractmethod
     def compute(self, data: EvalInput) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -89,6 +106,10 @@ class Meteor(MetricFamily):
     """METEOR 1.5 (pycocoevalcap's jar, one Java process per evaluation); per example its alignment statistics."""
 
     keys = ("METEOR",)
+
+    @classmethod
+    def unavailable(cls, paths: ModelPaths) -> str | None:
+        return None if shutil.which("java") else "needs Java 8 or later on the PATH (METEOR 1.5 is a jar)"
 
     def compute(self, data: EvalInput) -> tuple[dict[str, float], list[dict[str, Any]]]:
         corpus, segments, stats = meteor(data.predictions, data.references)

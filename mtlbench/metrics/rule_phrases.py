@@ -44,6 +44,16 @@ ORGAN_NORMAL = r"\bnormal\b|\bunremarkable\b|\btop normal|\bnormal limits|\buppe
 ORGAN_BORDERLINE = r"\bborderline\b"
 """Neither normal nor enlarged: uncertain (CheXpert: "borderline heart size")."""
 
+ORGAN_STABLE = r"\bstable\b|\bunchanged\b|\bno (?:\w+ )?change\b|\bsimilar (?:in appearance )?to (?:the )?prior"
+"""CheXpert's post-negation uncertainty rule for the heart and mediastinum: "stable cardiomediastinal
+silhouette", "heart size is unchanged", "no change in the heart", "similar to prior" are uncertain
+(they say nothing of the size), unless a normal statement is also made about the organ."""
+
+PREDICATE = r"\b(?:is|are|was|were|be|been|seen|noted|identified|demonstrated|visualized|present|evident|appreciated)\b"
+"""A verb that closes a negated statement: after it, a comma starts a new statement the negation
+does not reach ("densities not seen on the prior exam, healed rib fracture noted"); without it
+the comma is a list ("no acute, displaced rib fractures"; "no effusion, pneumothorax or ...")."""
+
 ORGAN_AFTER_WORDS, ORGAN_BEFORE_WORDS = 8, 3
 """How far a size statement may sit after ("heart size and pulmonary vascularity are within normal
 limits") or before ("normal size of the cardiac silhouette") the organ it is about."""
@@ -209,6 +219,8 @@ PRE_NEGATION_UNCERTAIN_AFTER = (
     r"|^\W*(?:(?:is|are|was|were) )?not (?:clearly|well) (?:seen|visualized|evaluated|assessed)"
     r"|^\W*(?:(?:is|are|was|were) )?(?:poorly|incompletely) (?:seen|visualized|evaluated|assessed)"
     r"|^\W*(?:(?:is|are|was|were) )?obscured"
+    # "fractures may not be demonstrated": the study cannot show them, which is no negation
+    r"|^\W*(?:may|might|could|would|can) not (?:be )?(?:seen|demonstrated|visualized|detected|apparent|evident)"
 )
 NEGATION_BEFORE = (
     r"\bno\b|\bnot\b|\bwithout\b|\bnegative for\b|\bfree of\b|\bclear of\b|\babsence of\b|\babsent\b"

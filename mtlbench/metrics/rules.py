@@ -81,7 +81,10 @@ def _compile() -> _Compiled:
         unmentions={name: _union(phrases) for name, phrases in P.UNMENTIONS.items()},
         organs={name: _union(phrases) for name, phrases in P.ORGANS.items()},
         states={
-            name: re.compile(f"(?P<enlarged>{p})|(?P<normal>{P.ORGAN_NORMAL})|(?P<borderline>{P.ORGAN_BORDERLINE})")
+            name: re.compile(
+                f"(?P<enlarged>{p})|(?P<normal>{P.ORGAN_NORMAL})|(?P<borderline>{P.ORGAN_BORDERLINE})"
+                f"|(?P<stable>{P.ORGAN_STABLE})"
+            )
             for name, p in P.ORGAN_ENLARGED.items()
         },
         always_uncertain={name: _union(phrases) for name, phrases in P.ALWAYS_UNCERTAIN.items()},
@@ -98,6 +101,7 @@ _UNC_BEFORE = re.compile(P.UNCERTAIN_BEFORE)
 _UNC_AFTER = re.compile(P.UNCERTAIN_AFTER)
 _ALTERNATIVE = re.compile(P.ALTERNATIVE)
 _BREAK = re.compile(P.CLAUSE_BREAK)
+_PREDICATE = re.compile(P.PREDICATE)
 
 
 def normalise(report: str) -> str:
@@ -121,11 +125,24 @@ def _near_alternative(before: str, after: str) -> bool:
     return bool(_ALTERNATIVE.search(words_before) or _ALTERNATIVE.search(words_after))
 
 
+def negation_scope(before: str) -> str:
+    """The part of ``before`` a negation cue may reach from: past the last comma when the negated
+    statement before that comma was closed by its verb (``PREDICATE``) or was a verbal "not"."""
+    cut = before.rfind(",")
+    if cut < 0:
+        return before
+    head = _NOT_NEG.sub(" ", before[:cut])
+    cues = list(_NEG_BEFORE.finditer(head))
+    if cues and (cues[-1].group(0) == "not" or _PREDICATE.search(head, cues[-1].end())):
+        return before[cut + 1 :]
+    return before
+
+
 def classify(before: str, after: str) -> float:
     """POS, NEG or UNC of a mention from its clause's text before and after it."""
     if _PRE_UNC_BEFORE.search(before) or _PRE_UNC_AFTER.search(after):
         return UNC
-    if _NEG_BEFORE.search(_NOT_NEG.sub(" ", before)) or _NEG_AFTER.search(after):
+    if _NEG_BEFORE.search(_NOT_NEG.sub(" ", negation_scope(before))) or _NEG_AFTER.search(after):
         return NEG
     if _UNC_BEFORE.search(before) or _UNC_AFTER.search(after) or _near_alternative(before, after):
         return UNC
@@ -145,10 +162,10 @@ def _size_statement(name: str, clause: str, start: int, end: int) -> tuple[re.Ma
     size"). Words between organ and statement count as context before the statement ("is not").
     """
     state = _C.states[name]
-    for match in state.finditer(clause, end):
-        if len(clause[end : match.start()].split()) <= P.ORGAN_AFTER_WORDS:
-            return match, clause[:start] + " " + clause[end : match.start()], clause[match.end() :]
-        break
+    near = [m for m in state.finditer(clause, end) if len(clause[end : m.start()].split()) <= P.ORGAN_AFTER_WORDS]
+    if near:  # a normal statement outranks a stable one: CheXpert tries negation before uncertainty
+        match = min(near, key=lambda m: (m.lastgroup == "stable", m.start()))
+        return match, clause[:start] + " " + clause[end : match.start()], clause[match.end() :]
     preceding = [
         m for m in state.finditer(clause, 0, start) if len(clause[m.end() : start].split()) <= P.ORGAN_BEFORE_WORDS
     ]
@@ -170,7 +187,7 @@ def _organ_codes(name: str, clause: str) -> list[float]:
         code = classify(before, after)
         if cue.lastgroup == "normal":
             codes.append(NEG)
-        elif cue.lastgroup == "borderline":
+        elif cue.lastgroup in ("borderline", "stable"):
             codes.append(NEG if code == NEG else UNC)
         else:
             codes.append(code)

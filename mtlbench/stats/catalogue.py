@@ -13,8 +13,8 @@ from mtlbench.stats.features import N_LABELS
 Sums = Mapping[str, np.ndarray]
 Formula = Callable[[Sums, float], np.ndarray]
 
-NLG, CE = "NLG", "CE"
-GROUPS: tuple[str, ...] = (NLG, CE)
+NLG, CE, MODEL = "NLG", "CE", "MODEL"
+GROUPS: tuple[str, ...] = (NLG, CE, MODEL)
 
 DELTA_M = "delta_m"
 """Key of the MTL aggregate Delta_m% (see :mod:`mtlbench.stats.across`), shown beside the metrics."""
@@ -32,6 +32,8 @@ class MetricDef:
     higher_is_better: bool = True
     note: str = ""
     """Said in the caption when this variant is used (e.g. an approximation)."""
+    optional: bool = False
+    """Computed only when asked for (model-based metrics): a store without it needs no note."""
 
     @property
     def arrow(self) -> str:
@@ -98,6 +100,37 @@ _CE: tuple[MetricDef, ...] = (
     ),
     MetricDef("CE_F1_micro5", "F1-mic5", CE, ("ce_micro5",), _micro("F1", "ce_micro5")),
 )
+_IDF_NOTE = "idf weights from the full test set's references"
+_MODEL: tuple[MetricDef, ...] = (
+    MetricDef("BERTScore", "BERTScore", MODEL, ("bertscore",), _mean("bertscore"), optional=True),
+    MetricDef(
+        "BERTScore_RadCliQ",
+        "BERTS-RQ",
+        MODEL,
+        ("bertscore_radcliq",),
+        _mean("bertscore_radcliq"),
+        note=f"BERTS-RQ (RadCliQ's BERTScore) on resamples is the mean of per-example scores with {_IDF_NOTE}",
+        optional=True,
+    ),
+    MetricDef("SembScore", "SembScore", MODEL, ("semb",), _mean("semb"), optional=True),
+    *(
+        MetricDef(
+            f"F1RadGraph_{level}", f"RG-{level[0].upper()}", MODEL, ("radgraph",), _mean("radgraph", i), optional=True
+        )
+        for i, level in enumerate(("simple", "partial", "complete"))
+    ),
+    MetricDef("RadGraph_combined", "RG-comb", MODEL, ("radgraph_combined",), _mean("radgraph_combined"), optional=True),
+    MetricDef(
+        "RadCliQ_v1",
+        "RadCliQ-v1",
+        MODEL,
+        ("radcliq_v1",),
+        _mean("radcliq_v1"),
+        higher_is_better=False,
+        note=f"RadCliQ-v1 is the mean per-report score (lower is better; its BERTScore uses {_IDF_NOTE})",
+        optional=True,
+    ),
+)
 METEOR_MEAN = MetricDef(
     "METEOR",
     "METEOR",
@@ -107,7 +140,7 @@ METEOR_MEAN = MetricDef(
     note="METEOR on resamples is the mean of per-example scores (no Meteor statistics stored)",
 )
 
-METRICS: dict[str, MetricDef] = {m.key: m for m in (*_NLG, *_CE)}
+METRICS: dict[str, MetricDef] = {m.key: m for m in (*_NLG, *_CE, *_MODEL)}
 """Every leaderboard metric by key, in display order."""
 
 FALLBACKS: dict[str, tuple[MetricDef, ...]] = {"METEOR": (METEOR_MEAN,)}

@@ -19,7 +19,11 @@ from mtlbench.stats.ranking import Ranking, rank_across
 from mtlbench.stats.settings import Settings
 from mtlbench.stats.store import scan
 
-GROUP_TITLES = {"NLG": "NLG metrics", "CE": "clinical efficacy (CE) metrics"}
+GROUP_TITLES = {
+    "NLG": "NLG metrics",
+    "CE": "clinical efficacy (CE) metrics",
+    "MODEL": "model-based metrics (BERTScore, SembScore, RadGraph F1, RadCliQ-v1)",
+}
 
 
 @dataclass(frozen=True)

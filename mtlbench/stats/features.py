@@ -28,7 +28,15 @@ BLOCK_WIDTHS: dict[str, int] = {
     "ce_micro": 3,  # tp, fp, fn summed over the 14 labels
     "ce_micro5": 3,  # tp, fp, fn summed over the 5 competition labels
     "ce_example": 3,  # per-report precision, recall, F1
+    # model-based metrics (mtlbench.metrics.model_families): per-example scores, corpus = mean
+    "bertscore": 1,  # BERTScore F1, RadEval's convention
+    "bertscore_radcliq": 1,  # BERTScore F1, RadCliQ's convention (idf from the full test set)
+    "semb": 1,  # cosine of CheXbert embeddings
+    "radgraph": 3,  # F1RadGraph rewards: simple, partial, complete
+    "radgraph_combined": 1,  # RadCliQ's (entity F1 + relation F1) / 2
+    "radcliq_v1": 1,  # RadCliQ-v1 per report (lower is better)
 }
+SCALAR_BLOCKS = ("rouge_l", "cider", "bertscore", "bertscore_radcliq", "semb", "radgraph_combined", "radcliq_v1")
 
 
 class MissingStatistic(ValueError):
@@ -82,6 +90,14 @@ def _scalar_block(rows: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
     return np.array([[float(_stat(row, name))] for row in rows]).reshape(len(rows), 1)
 
 
+def _vector_block(rows: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
+    width = BLOCK_WIDTHS[name]
+    values = [_stat(row, name) for row in rows]
+    if any(not isinstance(v, list) or len(v) != width for v in values):
+        raise MissingStatistic(f"stats.{name} must hold {width} numbers on every example")
+    return np.array(values, float).reshape(len(rows), width)
+
+
 def _meteor_block(rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     stats = [_stat(row, "meteor_stats") for row in rows]
     if any(not isinstance(s, list) or len(s) != METEOR_COLUMNS for s in stats):
@@ -121,8 +137,10 @@ def build_block(name: str, rows: Sequence[Mapping[str, Any]], uncertain: str) ->
     """One named block ``[n, BLOCK_WIDTHS[name]]`` for the rows of one run's examples.jsonl."""
     if name == "bleu":
         return _bleu_block(rows)
-    if name in ("rouge_l", "cider"):
+    if name in SCALAR_BLOCKS:
         return _scalar_block(rows, name)
+    if name == "radgraph":
+        return _vector_block(rows, name)
     if name == "meteor_mean":
         return _scalar_block(rows, "meteor")
     if name == "meteor":

@@ -137,7 +137,11 @@ def _choose_metrics(built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]]
                     notes.append(definition.note)
                 break
         else:
-            missing.append(METRIC_DEFS[key].label)
+            never = not any(
+                any(b in blocks for b in METRIC_DEFS[key].blocks) for runs in built.values() for _, blocks in runs
+            )
+            if not (METRIC_DEFS[key].optional and never):  # an optional metric nobody computed needs no note
+                missing.append(METRIC_DEFS[key].label)
     if missing:
         notes.append(f"not reported, as some runs lack their per-example statistics: {', '.join(missing)}")
     return metrics, notes

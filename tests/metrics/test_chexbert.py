@@ -139,7 +139,10 @@ def test_missing_files_are_named_with_where_to_get_them(tmp_path: Path, monkeypa
     assert "chexbert.pth" in message and "vocab.txt" in message and "config.json" in message
     assert "RRG_scorers" in message and "bert-base-uncased" in message
     monkeypatch.delenv("MTLBENCH_CHEXBERT", raising=False)
-    with pytest.raises(MtlbenchError, match=r"\$MTLBENCH_CHEXBERT and \$MTLBENCH_BERT must be set"):
+    monkeypatch.delenv("MTLBENCH_MODELS", raising=False)
+    with pytest.raises(
+        MtlbenchError, match=r"no CheXbert files configured \(\$MTLBENCH_CHEXBERT and \$MTLBENCH_BERT unset\)"
+    ):
         LABELERS.get("chexbert").from_config(None)
 
 

@@ -135,13 +135,15 @@ def iu_train(shared_iu: Path) -> tuple[list[str], np.ndarray]:
 def test_prevalences_on_the_real_iu_train_reports(iu_train: tuple[list[str], np.ndarray]) -> None:
     _, codes = iu_train
     found = {name: float(np.mean(np.isin(codes[:, i], [1.0, -1.0]))) for i, name in enumerate(CHEXPERT_LABELS)}
-    # measured when the rules were last reviewed by reading their decisions; a change here needs a new review
-    assert found["No Finding"] == pytest.approx(0.440, abs=0.01)
-    assert found["Cardiomegaly"] == pytest.approx(0.096, abs=0.01)
+    # measured when the rules were last reviewed by reading their decisions; a change here needs a new review.
+    # 0.440 -> 0.425 when "stable cardiomediastinal silhouette" became uncertain, as CheXpert labels it
+    assert found["No Finding"] == pytest.approx(0.425, abs=0.01)
+    assert found["Cardiomegaly"] == pytest.approx(0.107, abs=0.01)  # was 0.096: "stable heart" is uncertain now
     assert found["Lung Opacity"] == pytest.approx(0.193, abs=0.015)
     assert found["Atelectasis"] == pytest.approx(0.102, abs=0.01)
     assert found["Pleural Effusion"] == pytest.approx(0.046, abs=0.01)
-    assert found["Pneumothorax"] < 0.01 and found["Enlarged Cardiomediastinum"] < 0.02
+    assert found["Pneumothorax"] < 0.01
+    assert found["Enlarged Cardiomediastinum"] == pytest.approx(0.075, abs=0.01)  # was < 0.02: "stable" is uncertain
 
 
 def test_raw_and_r2gen_cleaned_iu_reports_get_the_same_findings(iu_train: tuple[list[str], np.ndarray]) -> None:
@@ -170,3 +172,32 @@ def test_pattern_anchors_are_in_every_match(shared_iu: Path) -> None:
         for text in texts:
             for match in re.finditer(pattern, text):
                 assert literal is None or literal in match.group(0), (pattern, match.group(0))
+
+
+NF, CARDIO, MEDIASTINUM, FRACTURE = (CHEXPERT_LABELS.index(n) for n in ("No Finding", "Cardiomegaly",
+                                     "Enlarged Cardiomediastinum", "Fracture"))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("report", "index", "code"),
+    [
+        # a comma ends a negation closed by its verb; a comma inside a negated list does not
+        ("Densities not seen on the prior exam, healed rib fracture noted.", FRACTURE, 1.0),
+        ("No focal consolidation is seen, old rib fracture.", FRACTURE, 1.0),
+        ("No acute, displaced rib fractures.", FRACTURE, 0.0),
+        ("No pneumothorax, fracture or effusion.", FRACTURE, 0.0),
+        # CheXpert: a study that may not show a finding is uncertain, not negative
+        ("Please note that fractures may not be demonstrated.", FRACTURE, -1.0),
+        # CheXpert's post-negation uncertainty for a stable heart or mediastinum, outranked by "normal"
+        ("Stable cardiomediastinal silhouette.", MEDIASTINUM, -1.0),
+        ("The heart size is unchanged.", CARDIO, -1.0),
+        ("Heart size is stable and within normal limits.", CARDIO, 0.0),
+    ],
+)
+def test_scopes_and_stable_organs_follow_chexpert(report: str, index: int, code: float) -> None:
+    assert label_report(report)[index] == code
+
+
+def test_a_stable_mediastinum_is_a_finding_for_no_finding_as_in_chexpert() -> None:
+    assert math.isnan(label_report("Stable cardiomediastinal silhouette. Clear lungs.")[NF])
+    assert label_report("Normal cardiomediastinal silhouette. Clear lungs.")[NF] == 1.0
