@@ -226,12 +226,12 @@ def _bootstrap_t(boot, examples: np.ndarray, point: np.ndarray, rng: np.random.G
     return (reached + 1) / (resamples + 1)
 
 
-def run_cell(task: tuple[str, int, float, int, int, int]) -> dict:
-    """Rejections of every test in one (regime, seeds, effect) cell over ``replicates``."""
-    regime_name, seeds, effect_units, replicates, resamples, index = task
+def run_cell(task: tuple) -> dict:
+    """Rejections of every test in one (regime, seeds, effect) cell over ``replicates`` (one batch)."""
+    regime_name, seeds, effect_units, replicates, resamples, index, batch = task
     regime = REGIMES[regime_name]
     effect = effect_units * latent_sd(regime, 5)
-    rng = np.random.default_rng([20261124, index])
+    rng = np.random.default_rng([20261124, index, *([batch] if batch else [])])  # batches: independent streams
     tests = TESTS if effect_units == 0.0 else tuple(t for t in TESTS if t != "example-swaps")
     rejected = {t: np.zeros(len(DEFS)) for t in tests}
     shares, pures, diffs, variances, dfs = [], [], [], [], []
@@ -251,6 +251,7 @@ def run_cell(task: tuple[str, int, float, int, int, int]) -> dict:
         "seeds": seeds,
         "effect": effect_units,
         "replicates": replicates,
+        "batch": batch,
         "rate": {t: (v / replicates).tolist() for t, v in rejected.items()},
         "seed_share": np.mean(shares, axis=0).tolist(),
         "pure_seed_share": np.mean(pures, axis=0).tolist(),
@@ -326,8 +327,37 @@ def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}, Python {platform.python_version()}"
 
 
+def pooled(cells: list[dict]) -> list[dict]:
+    """Batches of the same (regime, seeds, effect) as one cell: rates and means weighted by replicates."""
+    groups: dict[tuple, list[dict]] = {}
+    for c in cells:
+        groups.setdefault((c["regime"], c["seeds"], c["effect"]), []).append(c)
+    out = []
+    for batches in groups.values():
+        weights = np.array([b["replicates"] for b in batches], float)
+
+        def mean(key: str, batches: list[dict] = batches, weights: np.ndarray = weights) -> list[float]:
+            return (np.average([b[key] for b in batches], axis=0, weights=weights)).tolist()
+
+        tests = [t for t in batches[0]["rate"] if all(t in b["rate"] for b in batches)]
+        cell = dict(batches[0])
+        cell |= {
+            "replicates": int(weights.sum()),
+            "rate": {t: np.average([b["rate"][t] for b in batches], axis=0, weights=weights).tolist() for t in tests},
+            "seconds": sum(b["seconds"] for b in batches),
+            "cpu_seconds": sum(b["cpu_seconds"] for b in batches),
+        }
+        for key in ("seed_share", "pure_seed_share", "mean_diff", "mean_variance", "median_df"):
+            cell[key] = mean(key)
+        cell["sd_diff"] = np.sqrt(
+            np.average([np.square(b["sd_diff"]) for b in batches], axis=0, weights=weights)
+        ).tolist()
+        out.append(cell)
+    return out
+
+
 def render(results: dict, command: str) -> str:
-    cells = sorted(results["cells"], key=lambda c: (list(REGIMES).index(c["regime"]), c["seeds"], c["effect"]))
+    cells = sorted(pooled(results["cells"]), key=lambda c: (list(REGIMES).index(c["regime"]), c["seeds"], c["effect"]))
     families = sorted(results["families"], key=lambda f: (list(FAMILY_REGIMES).index(f["regime"]), f["seeds"]))
     cpu = sum(c["cpu_seconds"] for c in cells + families) / 60
     sessions = "; ".join(
@@ -551,6 +581,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/stats_calibration.json"))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--render", action="store_true", help="only render the finished cells of --json")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="a further batch of replicates (independent streams), pooled with the others",
+    )
+    parser.add_argument("--null-only", action="store_true", help="only the false-positive cells (with --batch)")
     args = parser.parse_args()
     if args.render:
         state = json.loads(args.json.read_text())
@@ -573,18 +610,31 @@ def main() -> None:
                 replicates = args.replicates if effect == 0.0 else args.power_replicates
                 if effect == 0.0 and seeds == 3:
                     replicates *= FEW_SEEDS_FACTOR
-                tasks.append((regime, seeds, effect, replicates, args.resamples, len(tasks)))
-    family_tasks: list[tuple] = [
-        (regime, seeds, args.family_replicates, args.resamples, i)
-        for i, (regime, seeds) in enumerate((r, s) for r in FAMILY_REGIMES for s in SEEDS)
-    ]
-    family_tasks += [  # max-T's power against Holm's, one method with a real effect (seed variance: 5 seeds)
-        (regime, 5, args.family_replicates, args.resamples, i, FAMILY_EFFECT) for i, regime in enumerate(FAMILY_REGIMES)
-    ]
-    done = {(c["regime"], c["seeds"], c["effect"], c["replicates"]) for c in state["cells"]}
+                if effect == 0.0 or not args.null_only:
+                    tasks.append((regime, seeds, effect, replicates, args.resamples, len(tasks), args.batch))
+                else:
+                    tasks.append(None)  # keeps the indices (random streams) of the other cells
+    family_tasks: list[tuple] = (
+        []
+        if args.batch
+        else [
+            (regime, seeds, args.family_replicates, args.resamples, i)
+            for i, (regime, seeds) in enumerate((r, s) for r in FAMILY_REGIMES for s in SEEDS)
+        ]
+    )
+    family_tasks += (
+        []
+        if args.batch
+        else [  # max-T's power against Holm's, one method with a real effect (seed variance: 5 seeds)
+            (regime, 5, args.family_replicates, args.resamples, i, FAMILY_EFFECT)
+            for i, regime in enumerate(FAMILY_REGIMES)
+        ]
+    )
+    tasks = [t for t in tasks if t is not None]
+    done = {(c["regime"], c["seeds"], c["effect"], c["replicates"], c.get("batch", 0)) for c in state["cells"]}
     done_families = {(f["regime"], f["seeds"], f["replicates"], f.get("effect", 0.0)) for f in state["families"]}
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = {pool.submit(run_cell, t): "cells" for t in tasks if t[:4] not in done}
+        futures = {pool.submit(run_cell, t): "cells" for t in tasks if (*t[:4], t[6]) not in done}
         futures |= {
             pool.submit(run_family, t): "families"
             for t in family_tasks

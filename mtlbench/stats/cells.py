@@ -455,6 +455,14 @@ def second_best(oriented: np.ndarray) -> np.ndarray:
     return second
 
 
+def _test_set_warning(why: str, seed_share: float) -> str:
+    return (
+        f"the test set carries {100 * (1 - seed_share):.0f}% of the variance of the differences here (median over "
+        f"comparisons): {why}, so the test is anti-conservative for differences that hold over test sets; "
+        "use --test crossed"
+    )
+
+
 def _median(values: np.ndarray) -> float:
     return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
 
@@ -487,6 +495,8 @@ def _warnings(
                 f"randomness carries {100 * pure_share:.0f}% of the variance; the default --test crossed is not"
             )
     elif settings.test == "randomization" and b is not None:
+        if np.isfinite(seed_share) and 1 - seed_share > TEST_SET_SHARE and max(seeds) > 1:
+            out.append(_test_set_warning("exchanging whole runs conditions on these test examples", seed_share))
         base = data.methods[b]
         for mm in data.methods:
             if mm is base:
@@ -511,10 +521,7 @@ def _warnings(
                 )
     elif settings.per_seed:
         if np.isfinite(seed_share) and 1 - seed_share > TEST_SET_SHARE:
-            out.append(
-                f"the test set carries {100 * (1 - seed_share):.0f}% of the variance of the differences here "
-                "(median over comparisons): per-seed tests leave it out and are anti-conservative; use --test crossed"
-            )
+            out.append(_test_set_warning("per-seed tests leave it out", seed_share))
         else:
             out.append("per-seed tests ignore the test-set sampling variation")
         if b is not None:

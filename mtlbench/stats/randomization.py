@@ -8,7 +8,11 @@ unchanged. With P pairs there are 2^P swaps; all of them are enumerated up to
 them beyond. Swapping whole runs moves each run's full-test-set corpus value, so nonlinear corpus
 metrics need nothing per example. The smallest attainable two-sided p is 2 / 2^P (0.25 with 3
 pairs, 0.0625 with 5): with fewer than 6 pairs nothing can be significant at 0.05, and the
-leaderboard says so instead of printing a dagger.
+leaderboard says so instead of printing a dagger. Like every per-seed test it conditions on the
+test set: it asks whether the methods differ on THESE examples, so a method-by-example interaction
+counts as a real difference, and where the test set carries a sizeable share of the variance it
+rejects far more than alpha of the nulls that hold over test sets (benchmarks/stats_calibration.md);
+the leaderboard then says so.
 
 Example level (one seed per method): paired approximate randomization (Noreen 1989; Riezler and
 Maxwell 2005). Swapping the two systems' outputs on an example (probability 1/2, independently
