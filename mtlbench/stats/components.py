@@ -124,17 +124,23 @@ def contrast_variance(components: Components, contrasts: np.ndarray) -> Contrast
     return ContrastVariance(variance, seed, examples, noise, df)
 
 
-def contrast_covariance(components: Components, contrasts: np.ndarray) -> np.ndarray:
+def contrast_covariance(components: Components, contrasts: np.ndarray, *, seed_cross_metric: bool = True) -> np.ndarray:
     """[F, F] covariance of the contrasts, each variance as in :func:`contrast_variance`.
 
     Off the diagonal the three parts are combined without truncation; the diagonal holds the
-    truncated variances, so that each contrast keeps the variance its own test uses.
+    truncated variances, so that each contrast keeps the variance its own test uses. With
+    ``seed_cross_metric`` False, the seed part of two contrasts on different metrics is taken as
+    uncorrelated: a between-metric covariance estimated from S - 1 runs is so noisy that a max-T
+    critical value built on it is too small (its sample correlations scatter towards +-1), while
+    zero errs towards independence, the least favourable case (Sidak 1967).
     """
     contrasts = np.nan_to_num(np.asarray(contrasts, float))
     per_seed = components.seeds.astype(float)[:, None, None]
-    within = block_diag(*(components.run_cov - components.run_noise) / per_seed)  # seed part minus the noise
+    seed = (components.run_cov - components.run_noise) / per_seed  # seed part minus the noise counted twice
+    if not seed_cross_metric:
+        seed = seed * np.eye(seed.shape[-1])
     flat = contrasts.reshape(contrasts.shape[0], -1)
-    covariance = flat @ (within + components.example_cov) @ flat.T
+    covariance = flat @ (block_diag(*seed) + components.example_cov) @ flat.T
     np.fill_diagonal(covariance, contrast_variance(components, contrasts).variance)
     return covariance
 

@@ -15,7 +15,7 @@ from mtlbench.stats.across import delta_m
 from mtlbench.stats.bootstrap import MethodData, paired_bootstrap
 from mtlbench.stats.catalogue import METRICS
 from mtlbench.stats.cells import analyse
-from mtlbench.stats.components import contrast_variance, difference, estimate, linearised
+from mtlbench.stats.components import contrast_covariance, contrast_variance, difference, estimate, linearised
 from mtlbench.stats.crossed import crossed_t
 from mtlbench.stats.features import Layout
 from mtlbench.stats.store import scan
@@ -96,3 +96,19 @@ def test_intervals_agree_with_the_daggers(store: Path) -> None:
     assert np.all(simultaneous.significant[others][outside])  # single-step interval off 0 => step-down dagger
     width = simultaneous.diff_high - simultaneous.diff_low
     assert np.all(width[others] >= (result.diff_high - result.diff_low)[others] - 1e-12)
+
+
+def test_the_seed_part_between_metrics_can_be_left_out_of_the_correlation() -> None:
+    """Two metrics whose run values move together across seeds: their contrasts covary through the seeds."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(0, 0.05, (5, 2)) @ np.array([[1.0, 0.9], [0.0, 0.3]]) + 0.5  # [seeds, metrics]
+    layout = Layout(("rouge_l", "cider"))
+    defs = [METRICS["ROUGE_L"], METRICS["CIDEr"]]
+    runs = tuple(np.tile(v, (30, 1)) for v in values)  # no test-set variation at all
+    method = MethodData("a", runs, tuple(range(5)))
+    boot = paired_bootstrap(layout, defs, [method], resamples=200, rng=rng, resample_seeds=False)
+    components = estimate(boot)
+    contrasts = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])  # each metric's mean
+    full = contrast_covariance(components, contrasts)
+    assert full[0, 1] == pytest.approx(np.cov(values, rowvar=False)[0, 1] / 5, rel=1e-6)
+    assert contrast_covariance(components, contrasts, seed_cross_metric=False)[0, 1] == pytest.approx(0, abs=1e-15)
