@@ -9,6 +9,7 @@ from mtlbench.cli.data import data_group
 from mtlbench.cli.describe import describe_command
 from mtlbench.cli.eval import eval_command
 from mtlbench.cli.listing import list_command
+from mtlbench.cli.plan import plan_command
 from mtlbench.cli.report import report_command
 from mtlbench.cli.rescore import rescore_command
 from mtlbench.cli.run import run_command
@@ -38,6 +39,7 @@ def cli() -> None:
       mtlbench run --methods all --datasets mimic,iu --seeds 5
       mtlbench report results/          significance-tested leaderboards of a result store
       mtlbench rescore results/ --metrics bertscore   add metrics to finished runs
+      mtlbench plan results/            seeds and test examples needed, from a pilot store
       mtlbench list methods             what can be benchmarked (plugins included)
       mtlbench describe cagrad          a method's reference, hyper-parameters and ranges
     """
@@ -50,6 +52,7 @@ for command in (
     status_command,
     show_command,
     report_command,
+    plan_command,
     eval_command,
     rescore_command,
     data_group,

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
+from mtlbench.errors import MtlbenchError
 from mtlbench.stats import Settings, build_report, render_report, write_report
-from mtlbench.stats.settings import POSTHOCS, SUMMARY_METRICS, TESTS
+from mtlbench.stats.correction import CORRECTIONS
+from mtlbench.stats.settings import AUTO, POSTHOCS, SUMMARY_METRICS, TESTS
 from mtlbench.stats.tables import FORMATS
 
 
@@ -31,12 +33,21 @@ def _color_terminal() -> bool:
 @click.option(
     "--test",
     type=click.Choice(TESTS),
-    default="bootstrap",
+    default="crossed",
     show_default=True,
-    help="bootstrap: two-level paired (seeds and test examples); randomization: paired approximate "
-    "randomization; welch/wilcoxon/mannwhitney: per-seed tests (weak with few seeds).",
+    help="crossed: t-test on the variance components of seeds x shared test examples (calibrated from 3 "
+    "seeds); bootstrap: the former two-level paired bootstrap (anti-conservative when seeds dominate); "
+    "randomization: whole seed-matched runs exchanged (exact; needs 6+ seeds for p < 0.05); "
+    "welch/wilcoxon/mannwhitney: per-seed tests (they ignore the test set).",
 )
-@click.option("--correction", type=click.Choice(["holm", "bh"]), default="holm", show_default=True)
+@click.option(
+    "--correction",
+    type=click.Choice((AUTO, *CORRECTIONS)),
+    default=AUTO,
+    show_default=True,
+    help="Over each table's family: maxt (step-down max-T, needs --test crossed), holm, bh; auto: maxt with "
+    "the crossed test, holm otherwise.",
+)
 @click.option("--alpha", type=float, default=0.05, show_default=True)
 @click.option(
     "--resamples", type=int, default=Settings.resamples, show_default=True, help="Bootstrap resamples / rounds."
@@ -55,6 +66,13 @@ def _color_terminal() -> bool:
     show_default=True,
     help="Comma-separated metrics behind Delta_m% and the mean ranks.",
 )
+@click.option(
+    "--rope",
+    multiple=True,
+    metavar="METRIC=POINTS",
+    help="Region of practical equivalence of the Bayesian second opinion, x100 (delta_m: percent); "
+    "repeatable. Defaults: 0.5 for NLG metrics, 1 for CE metrics and delta_m. Set it before looking.",
+)
 def report_command(
     results: Path,
     baseline: str,
@@ -67,13 +85,15 @@ def report_command(
     seed: int,
     posthoc: str,
     summary_metrics: str,
+    rope: tuple[str, ...],
 ) -> None:
     """Print the leaderboard of RESULTS; with --out, also write every format.
 
     Within each cell (dataset x backbone x size x tasks) every method is compared with the
-    baseline, by default with a two-level paired bootstrap over seeds and test examples, corpus
-    metrics recomputed on every resample, Holm correction across each table. Across cells:
-    Friedman with Iman-Davenport, a post-hoc test, mean ranks and Delta_m%.
+    baseline, by default with the crossed-design t-test (seed and test-set variance components,
+    corpus metrics recomputed on every resample) and step-down max-T over each table. Across
+    cells (the independent blocks): Friedman with Iman-Davenport, a post-hoc test, mean ranks
+    of Delta_m%, and a Bayesian signed-rank second opinion.
     """
     settings = Settings(
         baseline=baseline,
@@ -84,6 +104,7 @@ def report_command(
         test=test,
         posthoc=posthoc,
         summary_metrics=tuple(m.strip() for m in summary_metrics.split(",") if m.strip()),
+        rope=tuple(_rope(item) for item in rope),
     )
     report = build_report(results, settings)
     click.echo(render_report(report, fmt, ansi=fmt == "terminal" and _color_terminal()), color=True)
@@ -93,3 +114,13 @@ def report_command(
             click.echo(f"wrote {path}")
         for note in written.notes:
             click.echo(f"note: {note}", err=True)
+
+
+def _rope(item: str) -> tuple[str, float]:
+    key, sep, value = item.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return key.strip(), float(value)
+    except ValueError:
+        raise MtlbenchError(f"--rope {item!r}: give METRIC=POINTS, e.g. BLEU_4=0.5 or delta_m=1") from None

@@ -1,6 +1,6 @@
 """Comparisons across blocks (Demsar 2006): ranks, Friedman with Iman-Davenport, post-hoc tests, Delta_m%.
 
-Rows of ``scores`` are blocks (e.g. cells, or (cell, metric) pairs), columns are methods;
+Rows of ``scores`` are blocks (independent units: cells, never the correlated metrics of one cell), columns are methods;
 higher is better (orient lower-is-better figures before calling). Ties share their mean rank.
 """
 
@@ -36,8 +36,11 @@ class Friedman:
     """Friedman's statistic, corrected for ties as scipy.stats.friedmanchisquare does."""
     p_chi2: float
     iman_davenport: float
-    """F statistic of Iman and Davenport's correction, with (k-1, (k-1)(N-1)) degrees of freedom."""
+    """F statistic of Iman and Davenport's correction, with (k-1, (k-1)(N-1)) degrees of freedom;
+    infinite when every block ranks the methods alike."""
     p_iman_davenport: float
+    """Its p-value; where F is infinite, the exact probability that N blocks rank k methods alike
+    under the null, (k!)^(1-N) (the F approximation has no tail there: it printed p = 0)."""
 
 
 def ranks(scores: np.ndarray) -> np.ndarray:
@@ -65,7 +68,7 @@ def friedman(scores: np.ndarray) -> Friedman:
     p_chi2 = float(stats.chi2.sf(chi2, k - 1))
     denominator = n * (k - 1) - chi2
     f = (n - 1) * chi2 / denominator if denominator > 0 else math.inf
-    p_f = float(stats.f.sf(f, k - 1, (k - 1) * (n - 1))) if math.isfinite(f) else 0.0
+    p_f = float(stats.f.sf(f, k - 1, (k - 1) * (n - 1))) if math.isfinite(f) else float(math.factorial(k)) ** (1 - n)
     return Friedman(mean_ranks, float(chi2), p_chi2, float(f), p_f)
 
 

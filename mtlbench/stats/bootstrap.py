@@ -1,24 +1,23 @@
-"""The two-level paired bootstrap of a leaderboard cell, vectorised over resamples.
+"""The paired bootstrap of a leaderboard cell, vectorised over resamples.
 
 Level 1 (test examples): each resample draws n example indices with replacement, and the SAME
 indices serve every method and every seed, so comparisons are paired on examples (Koehn 2004).
-Level 2 (seeds): each method's seeds are resampled with replacement, independently per method,
-so seed-to-seed variation enters every interval and test; a per-seed test alone misses the
-test-set variation, an example-only bootstrap misses the seeds.
+Every run's corpus metric is recomputed from the weighted sums of its per-example sufficient
+statistics (BLEU, CE F1 ... exactly, never as means of per-example scores). All runs of all
+methods sit side by side in one [n, runs x width] matrix, so one matrix product per chunk of
+resamples gives every run's summed statistics; chunks bound the memory.
 
-A method's statistic on a resample is the mean over its resampled seeds of the corpus metric
-recomputed from the weighted sums of its per-example sufficient statistics (BLEU, CE F1 ...
-exactly, never as means of per-example scores). All runs of all methods sit side by side in one
-[n, runs x width] matrix, so one matrix product per chunk of resamples gives every run's summed
-statistics; chunks bound the memory.
+What the default test uses (:mod:`mtlbench.stats.components`): each method's mean over ALL its
+seeds on every example resample (``example_samples``), and the covariance of each run's
+deviation from that mean (``run_noise``: each run's own test-set noise).
 
-Small-sample correction: the bootstrap variance of a mean of S values is (S-1)/S times the
-unbiased one, which makes tests with 3-5 seeds anti-conservative when seed variance dominates.
-The seed level is therefore rescaled by sqrt(S/(S-1)) around the all-seed mean of the same
-example resample, as modified residuals do in Davison and Hinkley (1997, ch. 6). Resampling both
-levels also counts each run's own test-set noise twice (once through the seeds, once through the
-examples), which errs on the conservative side (Owen 2007, "The pigeonhole bootstrap");
-tests/stats/test_resampling.py checks the false-positive rate.
+Level 2 (seeds; ``--test bootstrap``, the former default): each method's seeds are also resampled
+with replacement, rescaled by sqrt(S/(S-1)) around the all-seed mean of the same example
+resample as modified residuals are (Davison and Hinkley 1997, ch. 6), and the p-value is the
+percentile one. benchmarks/stats_calibration.md measures what that does: with 3-5 seeds its
+tails are too thin where seed variance dominates (a percentile over 3-5 values), and where seeds
+do not matter it counts each run's test-set noise twice (once through the seeds, once through
+the examples) and rejects almost nothing.
 """
 
 from __future__ import annotations
@@ -54,7 +53,14 @@ class BootstrapResult:
     per_seed: tuple[np.ndarray, ...]
     """per method, [S_m, K] each seed's metric values."""
     samples: np.ndarray
-    """[B, M, K] resampled means."""
+    """[B, M, K] resampled means (two levels unless ``resample_seeds`` was False)."""
+    example_samples: np.ndarray
+    """[B, M, K] each method's mean over ALL its seeds on each example resample (level 1 only)."""
+    run_noise: tuple[np.ndarray, ...]
+    """per method, [K, K]: the sum over its runs of the example-resampling covariance of each run's
+    deviation from the method's seed mean (see :mod:`mtlbench.stats.components`)."""
+    run_samples: tuple[np.ndarray, ...] | None = None
+    """per method, [B, S_m, K] every run's value on every example resample (``keep_runs`` only)."""
 
 
 def point_values(layout: Layout, defs: Sequence[MetricDef], runs: Sequence[np.ndarray]) -> np.ndarray:
@@ -67,10 +73,8 @@ def point_values(layout: Layout, defs: Sequence[MetricDef], runs: Sequence[np.nd
 def resample_weights(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
     """[b, n] how often each of n examples is drawn in each of b resamples (rows sum to n)."""
     draws = rng.integers(0, n, size=(b, n))
-    weights = np.empty((b, n))
-    for row, drawn in zip(weights, draws):  # row by row: each count vector stays in cache
-        row[:] = np.bincount(drawn, minlength=n)
-    return weights
+    offsets = n * np.arange(b)[:, None]  # one bincount over all rows: row r counts into [r n, (r + 1) n)
+    return np.bincount((draws + offsets).ravel(), minlength=b * n).reshape(b, n).astype(float)
 
 
 def chunk_size(n: int, resamples: int) -> int:
@@ -125,15 +129,23 @@ def paired_bootstrap(
     chunk: int | None = None,
     resample_seeds: bool = True,
     rescale_seeds: bool = True,
+    keep_runs: bool = False,
 ) -> BootstrapResult:
-    """Resampled per-method means of every metric in ``defs`` (two levels, examples shared)."""
+    """Resampled per-method means of every metric in ``defs`` (two levels, examples shared).
+
+    ``keep_runs`` also returns each run's resampled values (memory B x runs x K), for studies of
+    other resampling schemes (benchmarks/stats_calibration.py).
+    """
     n = methods[0].runs[0].shape[0]
     width = layout.width
     per_seed = tuple(point_values(layout, defs, m.runs) for m in methods)
     point = np.stack([values.mean(axis=0) for values in per_seed])
     matrix, spans = side_by_side(methods)
     weighted_sums = WeightedSums(matrix)
-    samples = np.empty((resamples, len(methods), len(defs)))
+    example_samples = np.empty((resamples, len(methods), len(defs)))
+    samples = np.empty_like(example_samples) if resample_seeds else example_samples  # level 1 only: the same
+    noise = [_NoiseAccumulator(span.stop - span.start, len(defs)) for span in spans]
+    runs = [np.empty((resamples, span.stop - span.start, len(defs))) for span in spans] if keep_runs else None
     step = chunk or chunk_size(n, resamples)
     for start in range(0, resamples, step):
         b = min(step, resamples - start)
@@ -141,8 +153,41 @@ def paired_bootstrap(
         sums = weighted_sums(weights).reshape(b, -1, width)  # [b, R, width]: every run, same examples
         values = evaluate(defs, layout.split(sums), float(n))  # [b, R, K]
         for j, span in enumerate(spans):
-            samples[start : start + b, j] = _seed_level(values[:, span], rng, resample_seeds, rescale_seeds)
-    return BootstrapResult(point=point, per_seed=per_seed, samples=samples)
+            example_samples[start : start + b, j] = values[:, span].mean(axis=1)
+            noise[j].add(values[:, span])
+            if runs is not None:
+                runs[j][start : start + b] = values[:, span]
+            if resample_seeds:
+                samples[start : start + b, j] = _seed_level(values[:, span], rng, resample_seeds, rescale_seeds)
+    return BootstrapResult(
+        point=point,
+        per_seed=per_seed,
+        samples=samples,
+        example_samples=example_samples,
+        run_noise=tuple(acc.total() for acc in noise),
+        run_samples=tuple(runs) if runs is not None else None,
+    )
+
+
+class _NoiseAccumulator:
+    """Streams sum_s Cov*(y*_s - mean_s' y*_s') over chunks of resamples, for one method's S runs."""
+
+    def __init__(self, runs: int, k: int) -> None:
+        self.count = 0
+        self.first = np.zeros((runs, k))
+        self.second = np.zeros((k, k))
+
+    def add(self, values: np.ndarray) -> None:
+        deviations = np.nan_to_num(values - values.mean(axis=1, keepdims=True))  # [b, S, K]
+        self.count += values.shape[0]
+        self.first += deviations.sum(axis=0)
+        self.second += np.einsum("bsk,bsl->kl", deviations, deviations)
+
+    def total(self) -> np.ndarray:
+        if self.count < 2:
+            return np.zeros_like(self.second)
+        mean = self.first / self.count
+        return (self.second - self.count * mean.T @ mean) / (self.count - 1)
 
 
 def _seed_level(values: np.ndarray, rng: np.random.Generator, resample: bool, rescale: bool) -> np.ndarray:

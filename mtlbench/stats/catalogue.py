@@ -17,6 +17,9 @@ Formula = Callable[[Sums, float], np.ndarray]
 NLG, CE, MODEL = "NLG", "CE", "MODEL"
 GROUPS: tuple[str, ...] = (NLG, CE, MODEL)
 
+DELTA_M = "delta_m"
+"""Key of the MTL aggregate Delta_m% (see :mod:`mtlbench.stats.across`): its own family of comparisons."""
+
 
 @dataclass(frozen=True)
 class MetricDef:

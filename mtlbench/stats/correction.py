@@ -2,8 +2,10 @@
 
 A leaderboard makes many comparisons at once (every method x every metric against the
 baseline); without a correction some of them come out "significant" by chance alone.
-Holm controls the family-wise error rate (the default); Benjamini-Hochberg controls the false
-discovery rate and suits exploratory scans. NaN marks "no comparison" and is left out of the family.
+Step-down max-T (:mod:`mtlbench.stats.maxt`, the default with the crossed test) and Holm control
+the family-wise error rate, max-T with more power where comparisons are correlated;
+Benjamini-Hochberg controls the false discovery rate and suits exploratory scans. NaN marks
+"no comparison" and is left out of the family.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from scipy.stats import false_discovery_control
 
 from mtlbench.errors import MtlbenchError
 
-CORRECTIONS = ("holm", "bh")
-CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
+CORRECTIONS = ("maxt", "holm", "bh")
+CORRECTION_NAMES = {"maxt": "step-down max-T", "holm": "Holm", "bh": "Benjamini-Hochberg"}
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
@@ -43,7 +45,7 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
 
 
 def correct(p_values: np.ndarray, method: str) -> np.ndarray:
-    """Adjusted p-values of one family by ``method`` ("holm" or "bh")."""
+    """Adjusted p-values of one family by ``method`` ("holm" or "bh"; max-T needs more than p-values)."""
     if method == "holm":
         return holm(p_values)
     if method == "bh":

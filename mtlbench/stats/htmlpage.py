@@ -77,13 +77,13 @@ def _table(table: Table, baseline: str, links: Mapping[str, str] | None = None) 
 def cd_png(ranking: Ranking) -> bytes:
     """The critical-difference diagram of ``ranking`` (raises PlotsUnavailable without matplotlib)."""
     test = "Holm-corrected Wilcoxon" if ranking.posthoc == "wilcoxon" else "Nemenyi"
-    title = f"Mean ranks over {len(ranking.blocks)} blocks; bars join methods {test} does not tell apart"
+    title = f"Mean ranks over {len(ranking.blocks)} cells; bars join methods {test} does not tell apart"
     return cd_diagram_png(ranking.methods, ranking.mean_ranks, ranking.groups, cd=ranking.cd, title=title)
 
 
 def _figure(report: Report) -> str:
-    if isinstance(report.ranking, str):
-        return ""
+    if isinstance(report.ranking, str) or not report.ranking.diagram:
+        return ""  # the section's lines say why there is no diagram
     try:
         png = cd_png(report.ranking)
     except PlotsUnavailable as err:

@@ -49,8 +49,9 @@ def render_leaderboard(
 
 
 def write_report(report: Report, out: Path) -> Written:
-    """Every format as ``out``.{txt,md,tex,csv,html}, the CD diagram as ``out``-cd.png, and one page
-    per method in ``out``-methods/ (the HTML page embeds each cell's figures and links to them)."""
+    """Every format as ``out``.{txt,md,tex,csv,html}, one page per method in ``out``-methods/ (the
+    HTML page embeds each cell's figures and links to them), and the CD diagram as ``out``-cd.png
+    where the cells are enough for a post-hoc test to separate some pair (the report says so otherwise)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = Written()
@@ -66,7 +67,7 @@ def write_report(report: Report, out: Path) -> Written:
         )
         path.write_text(text, encoding="utf-8")
         written.paths.append(path)
-    if not isinstance(report.ranking, str):
+    if not isinstance(report.ranking, str) and report.ranking.diagram:
         try:
             png = cd_png(report.ranking)
         except PlotsUnavailable as err:

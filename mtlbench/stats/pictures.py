@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtlbench.results import CONFIG, read_json
-from mtlbench.stats.cells import CellResult
+from mtlbench.stats.cells import CellResult, interval_phrase
 from mtlbench.stats.curves import RunCurves, method_bands, names, run_curves
 from mtlbench.stats.document import Report
 from mtlbench.stats.figures import ForestRow, Panel, forest_png, small_multiples_png
@@ -182,16 +182,15 @@ def forest_rows(result: CellResult, summary_metrics: Sequence[str]) -> dict[str,
     return {name: r for name, r in rows.items() if r}
 
 
-def forest_picture(result: CellResult, summary_metrics: Sequence[str], level: float, key: str) -> list[Picture]:
-    """Differences to the baseline on the headline metrics, with their intervals."""
+def forest_picture(result: CellResult, summary_metrics: Sequence[str], intervals: str, key: str) -> list[Picture]:
+    """Differences to the baseline on the headline metrics, with their intervals (``intervals``: what they are)."""
     rows = forest_rows(result, summary_metrics)
     if not rows or result.baseline is None:
         return []
     caption = (
         f"{result.title}: each method's mean over seeds minus {result.baseline}'s (x100) on the headline metrics, "
-        f"with the {round(100 * level)}% two-level bootstrap percentile interval of that difference (not adjusted "
-        "for the number of comparisons). Filled red: significantly different from the baseline by the table's test "
-        "after its correction (the † of the tables); hollow blue: not significant."
+        f"with the interval of that difference ({intervals}). Filled red: significantly different from the "
+        "baseline by the table's test after its correction (the † of the tables); hollow blue: not significant."
     )
     png = forest_png(rows, title=f"difference to {result.baseline}", baseline=result.baseline)
     return [Picture(f"{key}-forest", f"forest plot of the differences to {result.baseline}", caption, png)]
@@ -203,7 +202,7 @@ def cell_pictures(result: CellResult, curves: CellCurves, report: Report, key: s
         *validation_pictures(result, curves, key),
         *cosine_picture(result, curves, key),
         *weights_picture(result, curves, key),
-        *forest_picture(result, settings.summary_metrics, settings.level, key),
+        *forest_picture(result, settings.summary_metrics, interval_phrase(settings), key),
     ]
 
 

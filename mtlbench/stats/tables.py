@@ -14,7 +14,10 @@ import math
 
 from tabulate import tabulate
 
+from mtlbench.stats.catalogue import DELTA_M
+from mtlbench.stats.cells import CellResult
 from mtlbench.stats.document import Entry, Report, Section, Table, header_line, sections
+from mtlbench.stats.settings import Settings
 
 FORMATS = ("terminal", "markdown", "latex", "csv", "html")
 BOLD_MARK, SECOND_MARK, DAGGER = "*", "²", "†"
@@ -183,11 +186,47 @@ CSV_COLUMNS = (
     "test",
     "correction",
     "alpha",
+    "diff_se",
+    "df",
+    "seed_share",
+    "interval",
+    "family_size",
+    "mde",
+    "power",
+    "rope",
+    "p_worse",
+    "p_equivalent",
+    "p_better",
 )
+"""Per comparison with the baseline: p_raw and p_corrected (re-check calibration on your own store),
+the standard error, Welch-Satterthwaite df and seed share of the difference, the interval convention
+and family size, the minimum detectable effect at ``power``, and the Bayesian probabilities of
+being practically worse / equivalent / better within +-rope (raw units; Delta_m%: percent)."""
 
 
 def _num(x: float) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{float(x):.6g}"
+
+
+def _extra(r: CellResult, i: int, column: int, s: Settings, family: str) -> list[str]:
+    """The CSV's newer columns for method i and column (K = Delta_m%); blank for the baseline."""
+    if r.baseline is None or r.methods[i] == r.baseline or not r.diff_se.size:
+        return [""] * 11
+    size = r.families[family].size if family in r.families else ""
+    worse, same, better = r.bayes[i, column]
+    return [
+        _num(r.diff_se[i, column]),
+        _num(r.diff_df[i, column]),
+        _num(r.seed_share[i, column]),
+        r.interval,
+        str(size),
+        _num(r.mde[i, column]),
+        f"{s.power:g}",
+        _num(r.rope[column]),
+        _num(worse),
+        _num(same),
+        _num(better),
+    ]
 
 
 def render_csv(report: Report) -> str:
@@ -196,8 +235,9 @@ def render_csv(report: Report) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     s = report.settings
-    common = [s.baseline, s.test, s.correction, f"{s.alpha:g}"]
+    common = [s.baseline, s.test, s.family_correction, f"{s.alpha:g}"]
     for r in report.cells:
+        k_all = len(r.metrics)
         for i, name in enumerate(r.methods):
             for k, d in enumerate(r.metrics):
                 writer.writerow(
@@ -221,17 +261,19 @@ def render_csv(report: Report) -> str:
                         bool(r.best_tied[i, k]),
                         bool(r.second[i, k]),
                         *common,
+                        *_extra(r, i, k, s, d.group),
                     ]
                 )
             dm_p = r.delta_m_p[i]
+            dm_raw = r.delta_m_p_raw[i] if r.delta_m_p_raw.size else float("nan")
             writer.writerow(
                 [r.title, "MTL", name, r.seeds[name], "delta_m_percent", "higher", _num(r.delta_m[i]), "",
-                 _num(r.delta_m_low[i]), _num(r.delta_m_high[i]), "", "", "", "", _num(dm_p),
-                 bool(r.delta_m_significant[i]), "", "", *common]
+                 "", "", _num(r.delta_m[i]), _num(r.delta_m_low[i]), _num(r.delta_m_high[i]), _num(dm_raw),
+                 _num(dm_p), bool(r.delta_m_significant[i]), "", "", *common, *_extra(r, i, k_all, s, DELTA_M)]
             )  # fmt: skip
             writer.writerow(
                 [r.title, "MTL", name, r.seeds[name], "mean_rank", "lower", _num(r.mean_rank[i]), "", "", "", "", "",
-                 "", "", "", "", "", "", *common]
+                 "", "", "", "", "", "", *common, *[""] * 11]
             )  # fmt: skip
     return buffer.getvalue()
 

@@ -37,9 +37,16 @@ def test_a_real_difference_is_marked_and_the_caption_says_how(store: Path) -> No
     assert result.delta_m[2] > 0 > result.delta_m[1] and result.delta_m_significant[2]
     assert result.mean_rank[2] == 1.0 and result.mean_rank[1] == 3.0
     text = render_leaderboard(store, resamples=300)
-    assert "two-level paired bootstrap, 300 resamples" in text and "Holm correction" in text
+    assert "crossed-design t-test" in text and "300 resamples" in text and "Welch-Satterthwaite" in text
+    assert "step-down max-T over a family of 14 comparisons (2 methods x 7 NLG metrics, each against ls)" in text
+    assert "simultaneous 95% intervals over each table's family" in text
     assert "rule test labeler" in text and "uncertain findings counted as positive" in text
     assert "Tuning budget: none" in text and "mean ± std over 3 seeds" in text and "alpha 0.05" in text
+    assert text.index(": effect sizes") < text.index(": NLG metrics")  # what a reviewer reads first
+    assert "MDE (80% power)" in text and "P(worse / equivalent / better) than ls" in text
+    old = render_leaderboard(store, resamples=300, test="bootstrap")
+    assert "two-level paired bootstrap, 300 resamples" in old and "Holm over a family of 14" in old
+    assert "percentile intervals of the two-level bootstrap, NOT adjusted" in old
 
 
 def test_point_estimates_are_corpus_metrics_averaged_over_seeds(store: Path) -> None:
@@ -107,7 +114,8 @@ def test_cells_with_nothing_to_compare_are_listed(tmp_path: Path) -> None:
 def test_randomization_and_per_seed_tests_say_what_they_can_show(store: Path) -> None:
     (ar,), _ = analyse(scan(store), replace(FAST, test="randomization"))
     k = ar.index("BLEU_4")
-    assert ar.significant[2, k] and "ignores seed variation" in " ".join(ar.warnings)
+    assert ar.p_raw[2, k] == 0.25 and not ar.significant.any()  # 3 seed pairs: 2 / 2^3 at best
+    assert "the smallest attainable p is 0.25, so nothing can be significant" in " ".join(ar.warnings)
     (wx,), _ = analyse(scan(store), replace(FAST, test="wilcoxon"))
     assert not wx.significant.any()  # 3 pairs: the smallest two-sided p is 0.25
     assert "cannot go below p = 0.25" in " ".join(wx.warnings)
@@ -117,29 +125,54 @@ def test_randomization_and_per_seed_tests_say_what_they_can_show(store: Path) ->
     assert welch.p_raw[2, k] < 0.05 and "Welch's t-test with 3 seeds" in " ".join(welch.warnings)
 
 
-def test_benjamini_hochberg_is_an_option(store: Path) -> None:
-    (holm,), _ = analyse(scan(store), FAST)
-    (bh,), _ = analyse(scan(store), replace(FAST, correction="bh"))
+def test_holm_and_benjamini_hochberg_are_options_and_max_t_is_never_weaker_than_holm(store: Path) -> None:
+    settings = replace(FAST, resamples=4000)  # max-T's null draws: Monte-Carlo error about 0.004 at p = 0.05
+    (maxt,), _ = analyse(scan(store), settings)
+    (holm,), _ = analyse(scan(store), replace(settings, correction="holm"))
+    (bh,), _ = analyse(scan(store), replace(settings, correction="bh"))
     np.testing.assert_array_equal(holm.p_raw, bh.p_raw)
+    np.testing.assert_array_equal(holm.p_raw, maxt.p_raw)
     assert np.all(bh.p_baseline[1:] <= holm.p_baseline[1:] + 1e-12)
-    assert "Benjamini-Hochberg correction" in render_leaderboard(store, resamples=200, correction="bh")
+    # max-T's single-step bound is Sidak's at worst, below Holm's first step; allow its Monte-Carlo error
+    assert np.all(maxt.p_baseline[1:] <= holm.p_baseline[1:] + 0.01)
+    text = render_leaderboard(store, resamples=200, correction="bh")
+    assert "Benjamini-Hochberg over a family of 20 comparisons" in text
+    assert "NOT adjusted for the table's family" in text
+    with pytest.raises(MtlbenchError, match="--correction maxt needs the variance components of --test crossed"):
+        Settings(test="welch", correction="maxt")
 
 
-def test_across_cells_leaves_out_methods_missing_somewhere(tmp_path: Path) -> None:
+def test_across_cells_the_cells_are_the_blocks_and_too_few_say_so(tmp_path: Path) -> None:
     fill_store(tmp_path, {"ls": 0.5, "pcgrad": 0.7, "mgda": 0.4, "cagrad": 0.55}, n=60)
     fill_store(tmp_path, {"ls": 0.5, "pcgrad": 0.65, "mgda": 0.45}, n=60, dataset="iu_xray", rng_seed=1)
     report = build_report(tmp_path, replace(FAST, posthoc="nemenyi"))
     ranking = report.ranking
     assert not isinstance(ranking, str)
-    assert ranking.methods == ["ls", "mgda", "pcgrad"] and ranking.n_cells == 2
+    assert ranking.methods == ["ls", "mgda", "pcgrad"] and ranking.n_cells == 2 and len(ranking.blocks) == 2
     assert ranking.excluded == ["cagrad (missing from 1 of 2 cells)"]
     assert ranking.mean_ranks[2] == 1.0 and ranking.cd is not None
+    # 2 blocks, 3 methods: even a mean-rank gap of 2 has Nemenyi p > 0.05, so no pair can differ
+    assert not ranking.diagram and ranking.groups == [] and "no critical-difference diagram" in ranking.posthoc_floor
     text = render_report(report, "terminal")
-    assert "Iman-Davenport F(2, 26)" in text and "Nemenyi" in text and "Left out of the ranking: cagrad" in text
+    assert "Iman-Davenport F(2, 2)" in text and "Left out of the ranking: cagrad" in text
+    assert "with 2 cells and 3 methods no pair can differ significantly by Nemenyi's test" in text
+    assert "Bayesian signed-rank test over the cells" in text and "P(worse / ±1% / better) vs ls" in text
+    wilcoxon = build_report(tmp_path, FAST).ranking
+    assert not isinstance(wilcoxon, str) and "2/2^2 = 0.5" in wilcoxon.posthoc_floor
+
+
+def test_one_cell_gives_no_across_cell_test(store: Path) -> None:
+    """Seven correlated metrics of one cell are not seven data sets (the old default printed a Friedman p)."""
+    report = build_report(store, FAST)
+    assert isinstance(report.ranking, str) and report.ranking.startswith("one cell only")
+    text = render_report(report, "terminal")
+    assert "Friedman" not in text and "No across-cell test: one cell only" in text
 
 
 def test_every_format_is_written(store: Path, tmp_path: Path) -> None:
-    written = write_leaderboards(store, tmp_path / "out" / "board", resamples=1000)
+    fill_store(store, {"ls": 0.5, "pcgrad": 0.7, "mgda": 0.45}, dataset="iu_xray", n=50, rng_seed=1)
+    fill_store(store, {"ls": 0.5, "pcgrad": 0.7, "mgda": 0.45}, dataset="mimic_cxr", n=50, rng_seed=2)
+    written = write_leaderboards(store, tmp_path / "out" / "board", resamples=1000, posthoc="nemenyi")
     assert sorted(str(p.relative_to(tmp_path / "out")) for p in written.paths) == [
         "board-cd.png", "board-methods/ls.html", "board-methods/mgda.html", "board-methods/pcgrad.html",
         "board.csv", "board.html", "board.md", "board.tex", "board.txt"
@@ -150,10 +183,14 @@ def test_every_format_is_written(store: Path, tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "board.csv").read_text())))
     assert {r["method"] for r in rows} == {"ls", "pcgrad", "mgda"}
     assert all(None not in r and None not in r.values() for r in rows)  # every row has every column
-    bleu4 = next(r for r in rows if r["method"] == "pcgrad" and r["metric"] == "BLEU_4")
-    assert bleu4["significant_vs_baseline"] == "True" and float(bleu4["p_corrected"]) < 0.05
+    bleu4 = next(r for r in rows if r["method"] == "pcgrad" and r["metric"] == "BLEU_4" and "synthetic" in r["cell"])
+    assert bleu4["significant_vs_baseline"] == "True" and float(bleu4["p_raw"]) <= float(bleu4["p_corrected"]) < 0.05
     assert 0 < float(bleu4["diff_ci_low"]) < float(bleu4["diff_vs_baseline"]) < float(bleu4["diff_ci_high"])
-    assert any(r["metric"] == "delta_m_percent" for r in rows)
+    assert bleu4["correction"] == "maxt" and bleu4["family_size"] == "14" and float(bleu4["df"]) > 1
+    assert float(bleu4["mde"]) > 0 and float(bleu4["p_better"]) > 0.9 and bleu4["interval"].startswith("simultaneous")
+    assert abs(sum(float(bleu4[c]) for c in ("p_worse", "p_equivalent", "p_better")) - 1) < 1e-5
+    delta = next(r for r in rows if r["method"] == "pcgrad" and r["metric"] == "delta_m_percent")
+    assert float(delta["p_raw"]) <= float(delta["p_corrected"]) and delta["family_size"] == "2"
     markdown = (tmp_path / "out" / "board.md").read_text()
     assert "| method" in markdown and "**" in markdown and "<ins>" in markdown and "†" in markdown
     page = (tmp_path / "out" / "board.html").read_text()
@@ -180,7 +217,8 @@ def test_terminal_marks_explain_themselves(store: Path) -> None:
 def test_without_matplotlib_the_page_says_so(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     fill_store(store, {"ls": 0.5, "pcgrad": 0.7, "mgda": 0.45}, dataset="iu_xray", n=50)
-    written = write_leaderboards(store, tmp_path / "b", resamples=200)
+    fill_store(store, {"ls": 0.5, "pcgrad": 0.7, "mgda": 0.45}, dataset="mimic_cxr", n=50, rng_seed=2)
+    written = write_leaderboards(store, tmp_path / "b", resamples=200, posthoc="nemenyi")
     assert not any(p.suffix == ".png" for p in written.paths)
     assert written.notes == ['no figures: the report\'s figures need matplotlib: pip install "mtlbench[plots]"',
                              'no critical-difference diagram: the critical-difference diagram needs matplotlib: '
@@ -191,7 +229,8 @@ def test_without_matplotlib_the_page_says_so(store: Path, tmp_path: Path, monkey
 def test_report_command_prints_and_writes(store: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["report", str(store), "--resamples", "200", "--out", str(tmp_path / "b")])
     assert result.exit_code == 0, result.output
-    assert "BLEU-4" in result.output and (tmp_path / "b.md").is_file() and (tmp_path / "b-cd.png").is_file()
+    assert "BLEU-4" in result.output and (tmp_path / "b.md").is_file()
+    assert not (tmp_path / "b-cd.png").exists()  # one cell: nothing to draw
     assert "reproduce with: mtlbench report" in (tmp_path / "b.md").read_text()
 
 
@@ -202,6 +241,9 @@ def test_report_command_prints_and_writes(store: Path, tmp_path: Path) -> None:
         (["--alpha", "1.5"], "--alpha must lie strictly between 0 and 1"),
         (["--resamples", "5"], "--resamples must be at least 100"),
         (["--summary-metrics", "BLEU_9"], "unknown summary metrics ['BLEU_9']"),
+        (["--rope", "BLEU_4"], "--rope 'BLEU_4': give METRIC=POINTS"),
+        (["--rope", "BLEU_9=1"], "unknown metric 'BLEU_9' in --rope"),
+        (["--test", "welch", "--correction", "maxt"], "--correction maxt needs the variance components"),
     ],
 )
 def test_bad_options_give_one_line_errors(store: Path, args: list[str], message: str) -> None:

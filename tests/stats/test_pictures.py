@@ -46,13 +46,13 @@ def _images(page: str) -> list[bytes]:
 def test_the_page_embeds_every_figure_of_the_cell_with_its_caption(written: Path) -> None:
     page = written.with_suffix(".html").read_text()
     images = _images(page)
-    assert len(images) == 6  # validation BLEU_4 and loss, cosine, weights, forest plot, CD diagram
+    assert len(images) == 5  # validation BLEU_4 and loss, cosine, weights, forest plot (one cell: no CD diagram)
     assert all(png[:8] == b"\x89PNG\r\n\x1a\n" for png in images)
     for alt in ("validation BLEU_4", "validation loss", "task-gradient cosine", "task weights", "forest plot"):
         assert f'alt="{alt}' in page
     assert "model-selection criterion" in page and "band: lowest to highest seed" in page
     assert "No task weights logged by: mgda." in page
-    assert "95% two-level bootstrap percentile interval of that difference" in page
+    assert "with the interval of that difference (simultaneous 95% intervals over each table&#x27;s family" in page
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     assert '<span class="ci">95% CI [' in page and '<span class="ci">vs ls: ' in page  # intervals on the page
     assert "http" not in page.split("<body>")[1]  # nothing fetched
@@ -113,5 +113,5 @@ def test_the_pages_render_in_a_real_headless_browser(written: Path) -> None:
         assert load.errors == [], name
         assert load.images and all(image["naturalWidth"] > 0 for image in load.images), (name, load.images)
         assert load.scroll_width <= load.client_width, name
-    assert loads["narrow"].client_width == 390 and len(loads["wide"].images) == 6
+    assert loads["narrow"].client_width == 390 and len(loads["wide"].images) == 5
     assert "board-methods/mgda.html" in loads["wide"].links and "../board.html" in loads["method page"].links

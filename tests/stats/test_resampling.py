@@ -19,7 +19,7 @@ from mtlbench.stats.bootstrap import (
 )
 from mtlbench.stats.catalogue import METRICS, evaluate
 from mtlbench.stats.features import Layout
-from mtlbench.stats.randomization import paired_randomization, paired_runs
+from mtlbench.stats.randomization import paired_randomization, paired_runs, run_randomization, smallest_run_p
 from mtlbench.stats.seedtests import few_seeds_warning, seed_test_p, smallest_p
 
 ROUGE = METRICS["ROUGE_L"]  # a mean of per-example values: the simplest corpus metric
@@ -129,6 +129,29 @@ def test_randomization_matches_scipys_paired_permutation_test() -> None:
         rng=np.random.default_rng(2),
     ).pvalue
     assert 0.01 < reference < 0.5 and p[0] == pytest.approx(reference, abs=0.015)
+
+
+def test_run_level_randomization_is_scipys_exact_paired_permutation_test() -> None:
+    rng = np.random.default_rng(9)
+    a = rng.normal(0.50, 0.02, size=(8, 2))  # 8 seed pairs, 2 metrics
+    b = a + rng.normal(0.01, 0.02, size=(8, 2))
+    p = run_randomization(a, b, rounds=0, rng=rng)  # 8 pairs: all 256 swaps enumerated
+    for k in range(2):
+        reference = stats.permutation_test(
+            (a[:, k], b[:, k]),
+            lambda x, y, axis=-1: np.abs(x.mean(axis=axis) - y.mean(axis=axis)),
+            permutation_type="samples",
+            alternative="greater",
+            n_resamples=10**6,  # more than 2^8: scipy enumerates them all
+            vectorized=True,
+        ).pvalue
+        assert p[k] == pytest.approx(reference, rel=1e-12)
+    # a corpus statistic of the swapped means (Delta_m-like ratio) goes through ``extra``
+    ratio = run_randomization(a, b, rounds=0, rng=rng, extra=lambda x, y: x[..., :1] / y[..., :1])
+    np.testing.assert_array_equal(ratio[:2], p)
+    assert smallest_run_p(3) == 0.25 and smallest_run_p(5) == 0.0625 and smallest_run_p(6) == 0.03125
+    same_direction = run_randomization(np.ones((3, 1)), np.zeros((3, 1)), rounds=0, rng=rng)
+    assert same_direction[0] == 0.25  # 3 pairs: even the clearest data cannot go lower
 
 
 def test_runs_are_paired_by_seed_number() -> None:
