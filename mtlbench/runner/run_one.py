@@ -19,7 +19,6 @@ from mtlbench.data import DATASETS, Tokenizer, attach_labels
 from mtlbench.data.cache import label_cache_dir
 from mtlbench.data.images import Pixels
 from mtlbench.data.torch_data import StudyDataset, make_loader
-from mtlbench.errors import StoreUnwritable
 from mtlbench.methods import create as create_method
 from mtlbench.metrics import LABELERS, ModelPaths, evaluate
 from mtlbench.metrics.evaluate import merge
@@ -77,7 +76,7 @@ def run_one(
     try:
         held = Lease.acquire(store.path(spec.run_id), lease, say=say)
     except OSError as err:
-        raise _unwritable(store, err) from err
+        raise store.unwritable(err) from err
     if isinstance(held, Holder):
         return HELD
     held.start_heartbeat()
@@ -108,7 +107,7 @@ def _run_leased(
     try:
         folder = store.begin(spec, describe_environment(torch_device) | {"loading": asdict(loading)})
     except OSError as err:
-        raise _unwritable(store, err) from err
+        raise store.unwritable(err) from err
     feed = TrackerFeed(trackers, spec)
     try:
         metrics, examples = _train_and_score(
@@ -131,13 +130,6 @@ def _run_leased(
         return FAILED
     feed.done(metrics)
     return DONE
-
-
-def _unwritable(store: ResultStore, err: OSError) -> StoreUnwritable:
-    return StoreUnwritable(
-        f"cannot write to the result store {store.root} ({err.strerror or err}): free space or make it "
-        "writable, then run the same command again; finished runs are kept"
-    )
 
 
 @dataclass

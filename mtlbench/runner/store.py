@@ -95,8 +95,14 @@ class ResultStore:
         """Record every run of a grid before any starts, so a report can name the ones never run.
 
         Also drops the checkpoint of a run that was killed between recording itself done and
-        deleting it: a done run never needs one.
+        deleting it: a done run never needs one. :class:`StoreUnwritable` if the store refuses writes.
         """
+        try:
+            self._register(specs)
+        except OSError as err:
+            raise self.unwritable(err) from err
+
+    def _register(self, specs: Iterable[RunSpec]) -> None:
         for spec in specs:
             folder = self.path(spec.run_id)
             if not (folder / CONFIG).is_file():
@@ -171,11 +177,14 @@ class ResultStore:
         try:
             self._update_status(spec.run_id, changes)
         except OSError as err:
-            raise StoreUnwritable(
-                f"cannot write to the result store {self.root} ({err.strerror or err}) after run {spec.run_id} "
-                f"failed ({reason}): free space or make it writable, then run the same command again; "
-                "finished runs are kept"
-            ) from err
+            raise self.unwritable(err, f" after run {spec.run_id} failed ({reason})") from err
+
+    def unwritable(self, err: OSError, context: str = "") -> StoreUnwritable:
+        """The one-line error that stops a grid whose store refuses writes (full, read-only, failing)."""
+        return StoreUnwritable(
+            f"cannot write to the result store {self.root} ({err.strerror or err}){context}: free space or make "
+            "it writable, then run the same command again; finished runs are kept"
+        )
 
     def _update_status(self, run_id: str, changes: dict[str, Any]) -> None:
         status = self.status(run_id)
