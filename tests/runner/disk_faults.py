@@ -26,9 +26,12 @@ class DiskFault:
         self.code = code
         self.persistent = persistent
         self.count = 0
+        self.largest = 0
+        """The largest chunk written (a checkpoint): what sizing a small filesystem needs to know."""
 
     def __call__(self, handle: BinaryIO, chunk: bytes) -> None:
         self.count += 1
+        self.largest = max(self.largest, len(chunk))
         if self.at and (self.count == self.at or (self.persistent and self.count > self.at)):
             raise OSError(self.code, os.strerror(self.code))
         handle.write(chunk)

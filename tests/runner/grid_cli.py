@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mtlbench.results import read_train_log
+from mtlbench.results import iter_runs, read_train_log
 
 TINY_GRID = [
     "--methods", "ls,pcgrad,rlw", "--seeds", "1", "--epochs", "2", "--batch-size", "8", "--no-meteor",
@@ -89,3 +89,15 @@ def on_first_checkpoint(results: Path, action: Callable[[dict], None], ended: Ca
 
 def ended(proc: subprocess.Popen) -> Callable[[], bool]:
     return lambda: proc.poll() is not None
+
+
+def assert_trained_once_as_a_single_grid(results: Path, sequential: Path) -> None:
+    runs = list(iter_runs(results))
+    assert len(runs) == len(list(iter_runs(sequential)))
+    for run in runs:
+        assert run.state == "done", run.status
+        assert run.status["attempts"] == 1 and run.status["completions"] == 1, run.status  # trained once
+        assert not (run.path / "lease.json").exists()
+    expected = {run.run_id: run.metrics()["test"] for run in iter_runs(sequential)}
+    assert {run.run_id: run.metrics()["test"] for run in runs} == expected
+    assert training_logs(results) == training_logs(sequential)

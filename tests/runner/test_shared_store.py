@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from grid_cli import TINY_GRID, mtlbench_process, training_logs
+from grid_cli import TINY_GRID, assert_trained_once_as_a_single_grid, mtlbench_process
 
 from mtlbench.results import iter_runs
 from mtlbench.runner.benchmark import run_benchmark
@@ -15,18 +15,6 @@ from mtlbench.runner.executors.slurm import SlurmExecutor
 from mtlbench.runner.spec import RunSpec
 
 GRID = [*TINY_GRID, "--no-leaderboard", "--workers", "1"]
-
-
-def assert_trained_once_as_a_single_grid(results: Path, sequential: Path) -> None:
-    runs = list(iter_runs(results))
-    assert len(runs) == len(list(iter_runs(sequential)))
-    for run in runs:
-        assert run.state == "done", run.status
-        assert run.status["attempts"] == 1 and run.status["completions"] == 1, run.status  # trained once
-        assert not (run.path / "lease.json").exists()
-    expected = {run.run_id: run.metrics()["test"] for run in iter_runs(sequential)}
-    assert {run.run_id: run.metrics()["test"] for run in runs} == expected
-    assert training_logs(results) == training_logs(sequential)
 
 
 @pytest.mark.slow
