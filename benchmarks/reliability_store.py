@@ -41,18 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import grid_cli
 import torch
-from disk_faults import DiskFault, check_store
+from disk_faults import SPECS, DiskFault, check_store
 from recording import load_average, machine, publish
 
 import mtlbench.results
 from mtlbench.errors import StoreUnwritable
-from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import iter_runs, read_metrics, read_train_log
 from mtlbench.runner.benchmark import run_benchmark
 from mtlbench.runner.executors import LocalExecutor
 from mtlbench.runner.executors.slurm import SlurmExecutor
 from mtlbench.runner.spec import RunSpec
-from mtlbench.train.config import TrainConfig
 
 GRID = [*grid_cli.TINY_GRID, "--no-leaderboard", "--workers", "1"]
 
@@ -187,20 +185,6 @@ def kill(kills: int, every: int, cache: Path, work: Path) -> list[str]:
         f"{'yes' if same_metrics else 'NO'}; training log (every step's losses and rlw's weights) equal: "
         f"{'yes' if same_log else 'NO'}; run trained to completion once: {run.status['completions'] == 1}.",
     ]
-
-
-DATA = (("n_test", 8), ("n_train", 16), ("n_val", 8))
-SPECS = [
-    RunSpec(
-        method=method,
-        dataset="synthetic",
-        seed=0,
-        data_options=DATA,
-        train=TrainConfig(epochs=2, batch_size=8, image_size=32, monitor="loss"),
-        eval=EvalConfig(meteor=False),
-    )
-    for method in ("ls", "rlw")
-]
 
 
 @contextlib.contextmanager

@@ -87,8 +87,8 @@ class Method(ABC):
                 optimizer.step()
                 method.observe(losses_after)     # only if observes_updated_losses (FAMO)
             method.end_epoch(mean_losses)        # after the last step of every epoch
-            method.state_dict()                  # into the run's checkpoint: after every epoch today,
-                                                 # and a method must allow it between any two steps
+            method.state_dict()                  # into the run's checkpoint: after every epoch and every
+                                                 # --checkpoint-steps/-minutes, between any two steps
 
     A step with one backward pass (loss weighting, reused weights) has its shared gradient clipped
     to ``max_norm`` when that is > 0, as ``aggregate`` clips the direction it returns.

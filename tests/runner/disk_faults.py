@@ -14,7 +14,23 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import iter_runs, read_examples, read_metrics, read_status
+from mtlbench.runner.spec import RunSpec
+from mtlbench.train.config import TrainConfig
+
+DATA = (("n_test", 8), ("n_train", 16), ("n_val", 8))
+SPECS = [  # the grid the disk-fault tests and benchmark disturb: 2 short runs, one with a random stream
+    RunSpec(
+        method=method,
+        dataset="synthetic",
+        seed=0,
+        data_options=DATA,
+        train=TrainConfig(epochs=2, batch_size=8, image_size=32, monitor="loss"),
+        eval=EvalConfig(meteor=False),
+    )
+    for method in ("ls", "rlw")
+]
 
 
 class DiskFault:

@@ -9,42 +9,18 @@ from __future__ import annotations
 
 import errno
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
-from disk_faults import DiskFault, check_store
+from disk_faults import SPECS, DiskFault, check_store
 
 import mtlbench.results
 from mtlbench.errors import StoreUnwritable
-from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import iter_runs, read_metrics
 from mtlbench.runner.benchmark import run_benchmark
 from mtlbench.runner.executors import LocalExecutor
-from mtlbench.runner.spec import RunSpec
-from mtlbench.train.config import TrainConfig
 
-DATA = (("n_test", 8), ("n_train", 16), ("n_val", 8))
-SPECS = [
-    RunSpec(
-        method=method,
-        dataset="synthetic",
-        seed=0,
-        data_options=DATA,
-        train=TrainConfig(epochs=2, batch_size=8, image_size=32, monitor="loss"),
-        eval=EvalConfig(meteor=False),
-    )
-    for method in ("ls", "rlw")
-]
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _grid(results: Path, fault: DiskFault, monkeypatch: pytest.MonkeyPatch, *, rerun_failed: bool = False) -> None:
