@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import io
 import json
 import os
 import random
@@ -77,9 +78,10 @@ def shared(repeats: int, cache: Path, work: Path) -> list[str]:
                 failed_grids += sum(p.returncode != 0 for p in (first, second))
             else:
                 executor = SlurmExecutor(work / f"submitit-{rep}", cluster="local", time_min=30, poll_s=0.2)
-                with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+                captured = io.StringIO()
+                with contextlib.redirect_stdout(captured):
                     run_benchmark(specs, results, executor)
-                outputs = [first.communicate()[0]]
+                outputs = [first.communicate()[0], captured.getvalue()]
                 failed_grids += first.returncode != 0
             held += sum(line.startswith("held") for out in outputs for line in out.splitlines())
             runs = list(iter_runs(results))
@@ -101,7 +103,7 @@ def shared(repeats: int, cache: Path, work: Path) -> list[str]:
         f"The tiny grid ({len(specs)} runs: ls, pcgrad, rlw; 2 epochs) started twice at once on one store, each",
         "grid with one worker. 'differ': stores whose runs are not each trained once (attempts = completions =",
         "1), or whose test metrics or training logs differ from a single grid's; 'held': lines where a grid",
-        "met a run the other was training (it went on, then waited for it).",
+        "met a run the other was training (it went on, then waited for it), in either grid's output.",
         "",
         "| grids | repetitions | runs | trained twice | missing | differ | grids failed | held lines "
         "| s / repetition |",
