@@ -231,7 +231,9 @@ class Method(ABC):
 
     # ---------------------------------------------------------------- once per epoch
     def start_epoch(self, epoch: int, total_epochs: int) -> None:  # noqa: B027 (an optional hook: a no-op by default)
-        """Called before the first step of every epoch (0-based ``epoch`` of ``total_epochs``)."""
+        """Called before the first step of every epoch (0-based ``epoch`` of ``total_epochs``), and
+        again for the epoch in progress when a run resumes from a mid-epoch checkpoint (after
+        :meth:`load_state_dict`): it must set, not accumulate (a schedule picks its stage)."""
 
     def frozen_groups(self) -> tuple[str, ...]:
         """Parameter groups ("shared" or a task name) that get no update this epoch (asked after
