@@ -16,6 +16,7 @@ import torch
 from mtlbench.methods import create
 from mtlbench.results import CHECKPOINT, PREVIOUS_CHECKPOINT, read_train_log
 from mtlbench.runner.environment import seed_everything
+from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.run_one import prepare
 from mtlbench.runner.spec import RunSpec
 from mtlbench.train.checkpoint import (
@@ -47,10 +48,12 @@ class Killed(BaseException):
     """Ends a fit where a SIGKILL would: nothing after the last checkpoint is kept but the log."""
 
 
-def _fit(log_path: Path, checkpoint: Path | None, kill_after_step: int | None = None) -> tuple[FitOutcome, Any]:
+def _fit(
+    log_path: Path, checkpoint: Path | None, kill_after_step: int | None = None, loading: LoadSettings = DEFAULT_LOADING
+) -> tuple[FitOutcome, Any]:
     """One process's attempt at the run, as ``run_one`` makes it: everything built anew from the spec."""
     seed_everything(SPEC.seed)
-    prep = prepare(SPEC, None)
+    prep = prepare(SPEC, None, loading=loading)
     val = prep.loaders["val"]
     with log_path.open("a") as handle:
 
@@ -114,6 +117,18 @@ def test_killed_at_ten_random_points_inside_epochs_resumes_to_the_uninterrupted_
         assert 0 <= lost <= (2 * EVERY if damaged else EVERY), (kill, resume)
         assert resume["batch"] == resume["step"] % per_epoch  # the position inside the epoch
     assert not (folder / PREVIOUS_CHECKPOINT).exists() or read_checkpoint(folder / PREVIOUS_CHECKPOINT)
+
+
+def test_a_resume_inside_an_epoch_with_loader_workers_gives_the_same_run(tmp_path: Path) -> None:
+    """Persistent worker processes: the skipped batches are left out by the sampler in the main process."""
+    reference, reference_weights = _fit(tmp_path / "reference.jsonl", None)
+    workers = LoadSettings(workers=2)
+    with pytest.raises(Killed):
+        _fit(tmp_path / "log.jsonl", tmp_path / CHECKPOINT, kill_after_step=8, loading=workers)
+    _scramble_random_state()
+    outcome, weights = _fit(tmp_path / "log.jsonl", tmp_path / CHECKPOINT, loading=workers)
+    assert outcome.history == reference.history
+    assert all(torch.equal(weights[name], value) for name, value in reference_weights.items())
 
 
 def test_checkpoint_files_are_checked_and_the_last_two_kept(tmp_path: Path) -> None:
