@@ -193,11 +193,8 @@ class Lease:
         write_file_atomically(mine, [json.dumps(owner, indent=2).encode()])
         try:
             for _ in range(5):  # each turn either ends or sees the lease change hands
-                try:
-                    os.link(mine, path)
+                if _link(mine, path):
                     return cls(path, owner, settings)
-                except FileExistsError:
-                    pass
                 found = _read(path)
                 if found is None:
                     continue  # released meanwhile: try again
@@ -205,7 +202,8 @@ class Lease:
                 if not _stale(holder, age, settings):
                     return Holder(holder, age)
                 if _take_over(path, mine, holder, settings):
-                    say(f"{folder.name}: took over the lease of {Holder(holder, age).describe()}: that process is gone")
+                    why = "that process is gone" if _process_gone(holder) else "past its expiry"
+                    say(f"{folder.name}: took over the lease of {Holder(holder, age).describe()}: {why}")
                     return cls(path, owner, settings)
             found = _read(path)
             return Holder(*found) if found is not None else Holder({}, 0.0)
@@ -259,21 +257,27 @@ class Lease:
                 self.path.unlink()
 
 
+def _link(source: Path, name: Path) -> bool:
+    """Create ``name`` as a hard link to ``source``: False if it exists. On NFS a retransmitted
+    link can report EEXIST although it succeeded: the link count of ``source`` tells."""
+    try:
+        os.link(source, name)
+        return True
+    except FileExistsError:
+        return os.stat(source).st_nlink == 2
+
+
 def _take_over(path: Path, mine: Path, stale: dict[str, Any], settings: LeaseSettings) -> bool:
     """Replace the stale lease ``stale`` by ours (``mine``), unless another process is doing so or
     the lease changed hands meanwhile. Only the process that creates the takeover claim for this
     very lease may replace it; a claim left by a process that died while taking over goes stale."""
     claim = path.with_name(f"{path.name}{TAKEOVER}{stale.get('token') or 'damaged'}")
-    try:
-        os.link(mine, claim)
-    except FileExistsError:
+    if not _link(mine, claim):
         found = _read(claim)
         if found is None or found[1] <= settings.ttl_s:
             return False  # another process is taking this lease over
         claim.unlink(missing_ok=True)  # its taker died while taking over: try once more
-        try:
-            os.link(mine, claim)
-        except FileExistsError:
+        if not _link(mine, claim):
             return False
     try:
         found = _read(path)
