@@ -70,27 +70,9 @@ def _new(name: str) -> Method:
     return create(name, **PARAMS.get(name, {}))
 
 
-def _without_resume_marker(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [entry for entry in log if entry["kind"] != "resume"]
-
-
 def test_the_stateful_list_is_complete() -> None:
     declared = {name for name in METHODS.names() if create(name, **PARAMS.get(name, {})).state_dict()}
     assert declared == set(STATEFUL) - {"cagrad"}
-
-
-@pytest.mark.parametrize("name", STATEFUL)
-def test_a_run_killed_after_an_epoch_resumes_to_the_numbers_of_an_uninterrupted_run(name: str, tmp_path: Path) -> None:
-    """The method's state (generator, EMA targets, optimiser, loss history, step count) goes
-    through state_dict into the checkpoint and back."""
-    uninterrupted: list[dict[str, Any]] = []
-    _fit(_new(name), uninterrupted, seed=3)
-    resumed: list[dict[str, Any]] = []
-    with pytest.raises(Stop):
-        _fit(_new(name), resumed, seed=3, checkpoint=tmp_path / "checkpoint.pt", stop_after=0)
-    _fit(_new(name), resumed, seed=3, checkpoint=tmp_path / "checkpoint.pt")
-    assert any(entry["kind"] == "resume" for entry in resumed)
-    assert _without_resume_marker(resumed) == uninterrupted
 
 
 def _as_uninterrupted(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -104,18 +86,27 @@ def _as_uninterrupted(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.mark.parametrize(
+    ("kill", "resumed_at"),
+    [({"stop_after": 0}, (1, 3, 0)), ({"stop_at_step": 4}, (1, 4, 1))],
+    ids=["after-an-epoch", "inside-an-epoch"],
+)
 @pytest.mark.parametrize("name", STATEFUL)
-def test_a_run_killed_inside_an_epoch_resumes_to_the_numbers_of_an_uninterrupted_run(name: str, tmp_path: Path):
-    """Mid-epoch checkpoints hold the method's state between any two steps (weights reused every
-    other step, probing every other step: the kill lands between a solve and its reuse)."""
+def test_a_killed_run_resumes_to_the_numbers_of_an_uninterrupted_run(
+    name: str, kill: dict[str, int], resumed_at: tuple[int, int, int], tmp_path: Path
+) -> None:
+    """The method's state (generator, EMA targets, optimiser, loss history, step count) goes
+    through state_dict into the checkpoint and back, after an epoch or between any two steps
+    (weights reused every other step, probing every other step: the kill inside the epoch lands
+    between a solve and its reuse)."""
     uninterrupted: list[dict[str, Any]] = []
     _fit(_new(name), uninterrupted, seed=3)
     resumed: list[dict[str, Any]] = []
     with pytest.raises(Stop):
-        _fit(_new(name), resumed, seed=3, checkpoint=tmp_path / "checkpoint.pt", stop_at_step=4)
+        _fit(_new(name), resumed, seed=3, checkpoint=tmp_path / "checkpoint.pt", **kill)
     _fit(_new(name), resumed, seed=3, checkpoint=tmp_path / "checkpoint.pt")
     (marker,) = [entry for entry in resumed if entry["kind"] == "resume"]
-    assert (marker["epoch"], marker["step"], marker["batch"]) == (1, 4, 1)  # epoch 1, its second batch
+    assert (marker["epoch"], marker["step"], marker["batch"]) == resumed_at  # (epoch, step, its batch)
     assert _as_uninterrupted(resumed) == uninterrupted
 
 
