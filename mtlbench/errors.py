@@ -22,3 +22,7 @@ class DataError(MtlbenchError):
 
 class StoreError(MtlbenchError, ValueError):
     """A file of the result store is damaged: unreadable, not JSON, or not the shape mtlbench writes."""
+
+
+class StoreUnwritable(MtlbenchError):
+    """The result store refuses writes (full, read-only, failing): the grid stops, finished runs are kept."""

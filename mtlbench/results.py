@@ -11,7 +11,9 @@
         examples.jsonl   one line per test example: {"id", "generated", "reference",
                           "labels_generated", "labels_reference", "stats": {...sufficient statistics}}
         train_log.jsonl  one line per logged step or epoch ("resume" marks a restart from the checkpoint)
-        checkpoint.pt    while a run is in progress: its state after the last finished epoch
+        checkpoint.pt    while a run is in progress: its latest saved state (mid-epoch or after an epoch)
+        checkpoint.prev.pt  the one before it, used when the latest is damaged (mtlbench.train.checkpoint)
+        lease.json       while a process trains the run: who (mtlbench.runner.lease)
 
 Every file is written whole to a temporary name and renamed into place, so a reader sees
 either the previous version or the new one, never a truncated file. Readers still check what
@@ -26,10 +28,10 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mtlbench import textfiles
 from mtlbench.errors import StoreError
@@ -41,6 +43,9 @@ METRICS = "metrics.json"
 EXAMPLES = "examples.jsonl"
 TRAIN_LOG = "train_log.jsonl"
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
+CHECKPOINTS = (CHECKPOINT, PREVIOUS_CHECKPOINT)
+LEASE = "lease.json"
 
 DONE, RUNNING, FAILED = "done", "running", "failed"
 DAMAGED = "damaged"
@@ -49,19 +54,49 @@ report lists it as unfinished and a re-run of its grid redoes it."""
 STATES = (DONE, RUNNING, FAILED, "pending")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder, fsync'd, then renamed."""
+def write_file_atomically(
+    path: Path, chunks: Iterable[bytes], *, before_rename: Callable[[], None] | None = None
+) -> None:
+    """Write ``chunks`` to ``path`` via a temporary file in the same folder, fsync'd, then renamed.
+
+    Every write of the store goes through here, so a failing disk (ENOSPC, EIO, a read-only
+    store) raises :class:`OSError` with the earlier version of ``path`` untouched and no
+    temporary file left behind. ``before_rename`` runs once the new content is whole on disk.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                _write(handle, chunk)
             handle.flush()
             os.fsync(handle.fileno())
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write(handle: BinaryIO, chunk: bytes) -> None:
+    """The one place store bytes reach a file (the tests inject disk faults here)."""
+    handle.write(chunk)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (:func:`write_file_atomically`)."""
+    write_file_atomically(path, [text.encode("utf-8")])
+
+
+def has_checkpoint(folder: Path) -> bool:
+    """Whether a run folder holds a checkpoint to resume from (latest or previous)."""
+    return any((Path(folder) / name).is_file() for name in CHECKPOINTS)
+
+
+def remove_checkpoints(folder: Path) -> None:
+    for name in CHECKPOINTS:
+        (Path(folder) / name).unlink(missing_ok=True)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -83,6 +118,11 @@ def read_json(path: Path) -> Any:
 def read_jsonl(path: Path) -> list[Any]:
     """A JSON Lines file of the store (one value per line); damage raises :class:`StoreError`."""
     return textfiles.read_jsonl(path, error=StoreError, fix=STORE_FIX)
+
+
+def as_stored(obj: Any) -> Any:
+    """``obj`` as a reader of the store gets it back (NaN as null, tuples as lists): to verify a write."""
+    return json.loads(json.dumps(_jsonable(obj)))
 
 
 def _jsonable(obj: Any) -> Any:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -22,3 +24,13 @@ def shared_iu() -> Path:
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Synthetic data and label caches go to one per-session temporary folder, never to ~/.cache."""
     monkeypatch.setenv("MTLBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "mtlbench-cache"))
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread (``pytestmark = pytest.mark.usefixtures("one_thread")``): two threads on two
+    shared cores thrash, one is several times faster here, and a run's numbers depend on it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -29,6 +29,7 @@ from mtlbench.runner.plan import plan_text
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
 from mtlbench.runner.trackers import TrackerSettings, check_installed, parse_trackers
+from mtlbench.train.checkpoint import DEFAULT_CHECKPOINTS, CheckpointSettings
 
 
 def check_datasets(specs: list[RunSpec], data_root: Path | None) -> dict[tuple[str, tuple], Annotation]:
@@ -153,6 +154,21 @@ def _with_options(command: Callable) -> Callable:
     help="Data loader processes per run (default: 0 on CPU, 4 on CUDA). Same numbers either way.",
 )
 @click.option(
+    "--checkpoint-steps",
+    type=int,
+    default=DEFAULT_CHECKPOINTS.every_steps,
+    show_default=True,
+    help="Also save each run's state every this many steps inside an epoch (0: not by steps). Same numbers either way.",
+)
+@click.option(
+    "--checkpoint-minutes",
+    type=float,
+    default=DEFAULT_CHECKPOINTS.every_minutes,
+    show_default=True,
+    help="Also save each run's state when this many minutes passed since its last save (0: not by time); "
+    "a killed run resumes at the batch it had saved. Same numbers either way.",
+)
+@click.option(
     "--image-cache/--no-image-cache",
     default=True,
     show_default=True,
@@ -180,6 +196,8 @@ def run_command(
     executor: str,
     log_to: str,
     loader_workers: int | None,
+    checkpoint_steps: int,
+    checkpoint_minutes: float,
     image_cache: bool,
     plan_only: bool,
     device: str | None,
@@ -214,6 +232,7 @@ def run_command(
     for spec in specs:
         check_feature_cache(spec)
     loading = LoadSettings(workers=loader_workers, image_cache=image_cache)
+    checkpoints = CheckpointSettings(every_steps=checkpoint_steps, every_minutes=checkpoint_minutes)
     root = resolve_data_root(data_root)
     loaded = check_datasets(specs, root)  # generates the synthetic data once, before any worker needs it
     if plan_only:
@@ -234,6 +253,7 @@ def run_command(
                 trackers=trackers,
                 models_dir=models_dir,
                 loading=loading,
+                checkpoints=checkpoints,
             )
     except KeyboardInterrupt:
         raise Interrupted("interrupted: finished runs are kept; run the same command again to resume") from None

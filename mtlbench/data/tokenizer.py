@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mtlbench.data.cleaning import STYLES, clean_report
 from mtlbench.errors import DataError
+from mtlbench.results import atomic_write_text
 from mtlbench.textfiles import read_json, shown
 
 UNK = "<unk>"
@@ -57,7 +58,7 @@ class Tokenizer:
     def save(self, path: Path) -> None:
         tokens = [self.idx2token[i] for i in range(1, self.vocab_size)]
         payload = {"style": self.style, "max_seq_length": self.max_seq_length, "tokens": tokens}
-        Path(path).write_text(json.dumps(payload), encoding="utf-8")
+        atomic_write_text(Path(path), json.dumps(payload))  # a full disk never leaves half a vocabulary
 
     @classmethod
     def load(cls, path: Path) -> Tokenizer:

@@ -15,7 +15,8 @@ pixels are therefore the same for any ``workers`` count.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,7 @@ class EpochSampler(Sampler[tuple[int, int]]):
     ``randperm``), so the order of earlier mtlbench versions is kept; in order when not shuffled.
 
     It runs in the training process, so :meth:`set_epoch` reaches it even with persistent workers.
+    :meth:`skip_next` makes its next pass start further in (a run resumed mid-epoch).
     """
 
     def __init__(self, size: int, *, shuffle: bool, seed: int) -> None:
@@ -152,6 +154,11 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
+        self.skip = 0
+
+    def skip_next(self, count: int) -> None:
+        """Leave out the first ``count`` indices of the next pass only (the same order otherwise)."""
+        self.skip = count
 
     def set_epoch(self, epoch: int, seed: int | None = None) -> None:
         self.epoch = epoch
@@ -162,11 +169,30 @@ class EpochSampler(Sampler[tuple[int, int]]):
         return self.size
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
+        skip, self.skip = self.skip, 0
         if not self.shuffle:
-            return iter([(self.epoch, i) for i in range(self.size)])
+            return iter([(self.epoch, i) for i in range(self.size)][skip:])
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         torch.empty((), dtype=torch.int64).random_(generator=generator)  # the draw DataLoader makes first
-        return iter([(self.epoch, i) for i in torch.randperm(self.size, generator=generator).tolist()])
+        return iter([(self.epoch, i) for i in torch.randperm(self.size, generator=generator).tolist()][skip:])
+
+
+def batches_from(batches: Iterable, start: int) -> Iterable:
+    """An epoch's batches from batch ``start`` on: what a run resumed mid-epoch trains on next.
+
+    A loader of :func:`make_loader` skips the first ``start`` batches' indices in its sampler, so
+    they are never loaded and the batches after them are the very ones an uninterrupted epoch
+    sees (batches are consecutive runs of ``batch_size`` indices; augmentation depends on
+    (seed, epoch, index) only). Any other iterable is advanced past them.
+    """
+    if start <= 0:
+        return batches
+    sampler = getattr(batches, "sampler", None)
+    batch_size = getattr(batches, "batch_size", None)
+    if isinstance(sampler, EpochSampler) and batch_size:
+        sampler.skip_next(start * batch_size)
+        return batches
+    return itertools.islice(batches, start, None)
 
 
 def collate(items: Sequence[Item]) -> Batch:

@@ -87,8 +87,8 @@ class Method(ABC):
                 optimizer.step()
                 method.observe(losses_after)     # only if observes_updated_losses (FAMO)
             method.end_epoch(mean_losses)        # after the last step of every epoch
-            method.state_dict()                  # into the run's checkpoint: after every epoch today,
-                                                 # and a method must allow it between any two steps
+            method.state_dict()                  # into the run's checkpoint: after every epoch and every
+                                                 # --checkpoint-steps/-minutes, between any two steps
 
     A step with one backward pass (loss weighting, reused weights) has its shared gradient clipped
     to ``max_norm`` when that is > 0, as ``aggregate`` clips the direction it returns.
@@ -231,7 +231,9 @@ class Method(ABC):
 
     # ---------------------------------------------------------------- once per epoch
     def start_epoch(self, epoch: int, total_epochs: int) -> None:  # noqa: B027 (an optional hook: a no-op by default)
-        """Called before the first step of every epoch (0-based ``epoch`` of ``total_epochs``)."""
+        """Called before the first step of every epoch (0-based ``epoch`` of ``total_epochs``), and
+        again for the epoch in progress when a run resumes from a mid-epoch checkpoint (after
+        :meth:`load_state_dict`): it must set, not accumulate (a schedule picks its stage)."""
 
     def frozen_groups(self) -> tuple[str, ...]:
         """Parameter groups ("shared" or a task name) that get no update this epoch (asked after

@@ -5,18 +5,21 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from mtlbench.results import DONE, read_metrics
-from mtlbench.runner.executors import Executor, run_grid
+from mtlbench.results import DONE, FAILED, read_metrics
+from mtlbench.runner.executors import Executor, Outcome, run_grid
+from mtlbench.runner.lease import HELD, current_holder
 from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.progress import GridProgress
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import TUNING_DIR, ResultStore
 from mtlbench.runner.trackers import TrackerSettings
 from mtlbench.runner.tuning import apply_selection, plan_trials
+from mtlbench.train.checkpoint import DEFAULT_CHECKPOINTS, CheckpointSettings
 
 
 def run_benchmark(
@@ -32,12 +35,18 @@ def run_benchmark(
     trackers: TrackerSettings | None = None,
     models_dir: Path | None = None,
     loading: LoadSettings = DEFAULT_LOADING,
+    checkpoints: CheckpointSettings = DEFAULT_CHECKPOINTS,
 ) -> list[RunSpec]:
     """Run ``specs`` (after ``tune`` trials per method group, when > 0); returns the final specs.
 
     Runs already done are skipped and interrupted ones resume, in the tuning store as in the
     main one, so the whole invocation can be repeated after any crash. With ``trackers``, every
     run is logged there too (tuning trials in the group ``<group>-tuning``).
+
+    Several grids may share one store (two terminals, a local grid beside a Slurm array): each
+    run is trained under a lease by one process at a time. A grid goes on past the runs another
+    live process holds, then waits for them (polling the store), and trains any whose holder
+    died (its lease expired) itself, so every grid ends with every run of its specs finished.
     """
     if tune:
         trial_trackers = dataclasses.replace(trackers, group=f"{trackers.group}-tuning") if trackers else None
@@ -56,6 +65,7 @@ def run_benchmark(
             trial_trackers,
             models_dir,
             loading,
+            checkpoints,
         )
         specs = apply_selection(specs, trials, _validation_score(trial_store))
         _reuse_trials(specs, trial_store, ResultStore(results))
@@ -71,6 +81,7 @@ def run_benchmark(
         trackers,
         models_dir,
         loading,
+        checkpoints,
     )
     return list(specs)
 
@@ -87,6 +98,8 @@ def _run_stage(
     trackers: TrackerSettings | None = None,
     models_dir: Path | None = None,
     loading: LoadSettings = DEFAULT_LOADING,
+    checkpoints: CheckpointSettings = DEFAULT_CHECKPOINTS,
+    poll_s: float = 5.0,
 ) -> None:
     store.register(specs)
     for line in store.changed_defaults(specs):
@@ -95,17 +108,32 @@ def _run_stage(
     progress = GridProgress(total=len(specs), done=len(specs) - len(todo), store=store, stream=stream, name=name)
     progress.start(store.root, todo)
     try:
-        run_grid(
-            todo,
-            store.root,
-            executor,
-            data_root=data_root,
-            device=device,
-            progress=progress,
-            trackers=trackers,
-            models_dir=models_dir,
-            loading=loading,
-        )
+
+        def run(runs: list[RunSpec]) -> list[RunSpec]:
+            """Run ``runs``; those another process held."""
+            outcomes = run_grid(
+                runs,
+                store.root,
+                executor,
+                data_root=data_root,
+                device=device,
+                progress=progress,
+                trackers=trackers,
+                models_dir=models_dir,
+                loading=loading,
+                checkpoints=checkpoints,
+            )
+            return [outcome.spec for outcome in outcomes if outcome.state == HELD]
+
+        held = run(todo)
+        while held:
+            time.sleep(poll_s)
+            for spec in held:
+                if store.state(spec.run_id) in (DONE, FAILED):
+                    progress(Outcome(spec, store.state(spec.run_id), 0.0))  # finished by its holder
+            held = [spec for spec in held if store.state(spec.run_id) not in (DONE, FAILED)]
+            free = [spec for spec in held if current_holder(store.path(spec.run_id)) is None]
+            held = [spec for spec in held if spec not in free] + (run(free) if free else [])
     except BaseException:
         progress.finish(interrupted=True)
         raise

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from mtlbench.results import DONE, FAILED, RUNNING, STATUS, TRAIN_LOG, iter_runs
 from mtlbench.runner.executors.base import Outcome
+from mtlbench.runner.lease import HELD, current_holder
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import TUNING_DIR, ResultStore
 
@@ -265,6 +266,11 @@ class GridProgress:
 
     def __call__(self, outcome: Outcome) -> None:
         spec = outcome.spec
+        if outcome.state == HELD:  # not this grid's to count: it waits for the holder at the end
+            holder = current_holder(self.store.path(spec.run_id))
+            by = f" ({holder.describe()})" if holder is not None else ""
+            self._print(f"held   {spec.label} seed={spec.seed}: another process trains it{by}; waiting for it")
+            return
         with self._lock:
             watched = self._watched.pop(spec.run_id, None)
             self._running.discard(spec.run_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,14 +26,20 @@ from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
 from mtlbench.runner.feature_cache import MemoryFeatures, check_feature_cache, ensure_feature_cache
 from mtlbench.runner.image_cache import MemoryPixels, ensure_image_cache, image_needs
+from mtlbench.runner.lease import DEFAULT_LEASE, HELD, Holder, Lease, LeaseLost, LeaseSettings
 from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
 from mtlbench.runner.trackers import TrackerSettings
 from mtlbench.runner.trackers.feed import TrackerFeed
+from mtlbench.train.checkpoint import DEFAULT_CHECKPOINTS, CheckpointSettings
 from mtlbench.train.loop import fit, generate_reports, mean_losses
 
 VOCAB = "vocab.json"
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def run_one(
@@ -45,8 +52,18 @@ def run_one(
     trackers: TrackerSettings | None = None,
     models_dir: Path | None = None,
     loading: LoadSettings = DEFAULT_LOADING,
+    checkpoints: CheckpointSettings = DEFAULT_CHECKPOINTS,
+    lease: LeaseSettings = DEFAULT_LEASE,
+    say: Callable[[str], None] = _say,
 ) -> str:
     """Train, select, generate and score one run; record it as done or failed (with its reason).
+
+    The run is trained only under its lease (:mod:`mtlbench.runner.lease`): if another live
+    process holds it, nothing is done and :data:`HELD` is returned; if the run is done by the
+    time the lease is ours, :data:`DONE` is returned without training it again. ``checkpoints``
+    says how often it saves its state inside epochs (never part of its identity). A write that
+    fails (a full or read-only store) records the run as failed with its reason; if even that
+    cannot be written, :class:`~mtlbench.errors.StoreUnwritable` is raised and the grid stops.
 
     ``models_dir`` (default $MTLBENCH_MODELS) holds the weights of the extra metric families the
     spec's ``eval.metrics`` names. ``loading`` says how data is read (loader workers, image cache):
@@ -56,18 +73,61 @@ def run_one(
     ``trackers``: experiment trackers fed with every training-log entry (not part of the run's identity).
     """
     store = ResultStore(results)
+    try:
+        held = Lease.acquire(store.path(spec.run_id), lease, say=say)
+    except OSError as err:
+        raise store.unwritable(err) from err
+    if isinstance(held, Holder):
+        return HELD
+    held.start_heartbeat()
+    try:
+        if store.state(spec.run_id) == DONE:  # finished by another grid since this one listed its runs
+            return DONE
+        return _run_leased(
+            spec, store, held, device, data_root, on_epoch_end, trackers, models_dir, loading, checkpoints, say
+        )
+    finally:
+        held.release()
+
+
+def _run_leased(
+    spec: RunSpec,
+    store: ResultStore,
+    lease: Lease,
+    device: str | None,
+    data_root: Path | None,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None,
+    trackers: TrackerSettings | None,
+    models_dir: Path | None,
+    loading: LoadSettings,
+    checkpoints: CheckpointSettings,
+    say: Callable[[str], None],
+) -> str:
     torch_device = pick_device(device)
-    folder = store.begin(spec, describe_environment(torch_device) | {"loading": asdict(loading)})
+    try:
+        folder = store.begin(spec, describe_environment(torch_device) | {"loading": asdict(loading)})
+    except OSError as err:
+        raise store.unwritable(err) from err
     feed = TrackerFeed(trackers, spec)
     try:
         metrics, examples = _train_and_score(
-            spec, folder, data_root, torch_device, on_epoch_end, feed, models_dir, loading
+            spec, folder, data_root, torch_device, on_epoch_end, feed, models_dir, loading, checkpoints, lease.check
         )
+        store.finish(spec, metrics, examples, fence=lease.fence)
+    except LeaseLost as err:  # the run is another process's now: write nothing more to it
+        say(str(err))
+        return HELD
     except Exception as err:  # a failing run must not stop the grid: record why and go on
+        try:
+            lease.fence()
+        except LeaseLost as lost:
+            say(str(lost))
+            return HELD
+        except OSError:  # the lease cannot even be read: try to record the failure (StoreUnwritable if not)
+            pass
         store.fail(spec, err)
         feed.failed()
         return FAILED
-    store.finish(spec, metrics, examples)
     feed.done(metrics)
     return DONE
 
@@ -200,6 +260,8 @@ def _train_and_score(
     observe: Callable[[dict[str, Any]], None] = lambda entry: None,
     models_dir: Path | None = None,
     loading: LoadSettings = DEFAULT_LOADING,
+    checkpoints: CheckpointSettings = DEFAULT_CHECKPOINTS,
+    guard: Callable[[], None] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     started = time.perf_counter()
     seed_everything(spec.seed)
@@ -233,7 +295,9 @@ def _train_and_score(
             config=spec.train,
             device=device,
             log=log,
-            checkpoint=folder / CHECKPOINT,  # a killed or pre-empted run resumes after its last epoch
+            checkpoint=folder / CHECKPOINT,  # a killed or pre-empted run resumes from its last checkpoint
+            checkpoints=checkpoints,
+            guard=guard,  # stops at once if the run's lease passed to another process
             on_epoch_end=on_epoch_end,
             seed=spec.seed,  # the method's random stream (RLW, PCGrad's order) follows the run's seed
         )

@@ -7,14 +7,15 @@ import os
 import socket
 import time
 import traceback as tb
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mtlbench.errors import StoreError, StoreUnwritable
 from mtlbench.methods import effective_hparams
 from mtlbench.results import (
-    CHECKPOINT,
     CONFIG,
+    DAMAGED,
     DONE,
     EXAMPLES,
     FAILED,
@@ -22,12 +23,18 @@ from mtlbench.results import (
     RUNNING,
     STATUS,
     TRAIN_LOG,
+    as_stored,
     atomic_write_json,
     atomic_write_jsonl,
+    has_checkpoint,
+    read_examples,
     read_json,
+    read_metrics,
     read_status,
+    remove_checkpoints,
     run_dir,
 )
+from mtlbench.runner.lease import scheduler_job
 from mtlbench.runner.spec import RunSpec
 
 TUNING_DIR = "tuning"
@@ -44,8 +51,13 @@ class ResultStore:
         return run_dir(self.root, run_id)
 
     def status(self, run_id: str) -> dict[str, Any]:
-        """The run's status; state "damaged" when its status.json cannot be read (a re-run redoes it)."""
-        return read_status(self.path(run_id))
+        """The run's status; state "damaged" when its status.json cannot be read, or says done while
+        its metrics or examples are missing (a re-run redoes it)."""
+        folder = self.path(run_id)
+        status = read_status(folder)
+        if status.get("state") == DONE and not all((folder / name).is_file() for name in (METRICS, EXAMPLES)):
+            return {"state": DAMAGED, "reason": f"{folder}: status done, but its metrics or examples are missing"}
+        return status
 
     def state(self, run_id: str) -> str:
         return self.status(run_id).get("state", "pending")
@@ -83,15 +95,21 @@ class ResultStore:
         """Record every run of a grid before any starts, so a report can name the ones never run.
 
         Also drops the checkpoint of a run that was killed between recording itself done and
-        deleting it: a done run never needs one.
+        deleting it: a done run never needs one. :class:`StoreUnwritable` if the store refuses writes.
         """
+        try:
+            self._register(specs)
+        except OSError as err:
+            raise self.unwritable(err) from err
+
+    def _register(self, specs: Iterable[RunSpec]) -> None:
         for spec in specs:
             folder = self.path(spec.run_id)
             if not (folder / CONFIG).is_file():
                 folder.mkdir(parents=True, exist_ok=True)
                 atomic_write_json(folder / CONFIG, {"run_id": spec.run_id, "spec": spec.to_dict()})
-            elif (folder / CHECKPOINT).is_file() and self.state(spec.run_id) == DONE:
-                (folder / CHECKPOINT).unlink()
+            elif has_checkpoint(folder) and self.state(spec.run_id) == DONE:
+                remove_checkpoints(folder)
 
     def begin(self, spec: RunSpec, environment: dict[str, Any]) -> Path:
         """Create the run folder, write its config, mark it running.
@@ -104,7 +122,7 @@ class ResultStore:
         config = {"run_id": spec.run_id, "spec": spec.to_dict(), "method_hparams": _hparams(spec)}
         atomic_write_json(folder / CONFIG, config)
         attempts = int(self.status(spec.run_id).get("attempts", 0)) + 1
-        if not (folder / CHECKPOINT).is_file():
+        if not has_checkpoint(folder):
             (folder / TRAIN_LOG).unlink(missing_ok=True)
         atomic_write_json(
             folder / STATUS,
@@ -114,31 +132,58 @@ class ResultStore:
                 "attempts": attempts,
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
-                "scheduler_job": _scheduler_job(),
+                "scheduler_job": scheduler_job(),
                 "environment": environment,
             },
         )
         return folder
 
-    def finish(self, spec: RunSpec, metrics: dict[str, Any], examples: Iterable[dict[str, Any]]) -> None:
+    def finish(
+        self,
+        spec: RunSpec,
+        metrics: dict[str, Any],
+        examples: Iterable[dict[str, Any]],
+        *,
+        fence: Callable[[], None] | None = None,
+    ) -> None:
+        """Write the run's examples and metrics, read them back, and only then mark it done.
+
+        ``fence()`` runs just before the status is written and raises if this process may no
+        longer write the run (its lease passed to another process). A write that fails leaves the
+        run not done (a crash between the files and the status leaves it "running": redone).
+        """
         folder = self.path(spec.run_id)
-        atomic_write_jsonl(folder / EXAMPLES, examples)
+        rows = list(examples)
+        atomic_write_jsonl(folder / EXAMPLES, rows)
         atomic_write_json(folder / METRICS, metrics)
+        if len(read_examples(folder)) != len(rows) or read_metrics(folder) != as_stored(metrics):  # verified
+            raise StoreError(f"{folder}: metrics or examples read back differ from what was written (a failing disk)")
         completions = int(self.status(spec.run_id).get("completions", 0)) + 1
+        if fence is not None:
+            fence()
         self._update_status(spec.run_id, {"state": DONE, "finished": _now(), "completions": completions})
-        (folder / CHECKPOINT).unlink(missing_ok=True)
+        remove_checkpoints(folder)
 
     def fail(self, spec: RunSpec, error: BaseException) -> None:
+        """Record the run as failed with its reason; :class:`StoreUnwritable` if even that cannot be written."""
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        self._update_status(
-            spec.run_id,
-            {
-                "state": FAILED,
-                "finished": _now(),
-                "reason": reason,
-                "error_type": type(error).__name__,
-                "traceback": "".join(tb.format_exception(error)),
-            },
+        changes = {
+            "state": FAILED,
+            "finished": _now(),
+            "reason": reason,
+            "error_type": type(error).__name__,
+            "traceback": "".join(tb.format_exception(error)),
+        }
+        try:
+            self._update_status(spec.run_id, changes)
+        except OSError as err:
+            raise self.unwritable(err, f" after run {spec.run_id} failed ({reason})") from err
+
+    def unwritable(self, err: OSError, context: str = "") -> StoreUnwritable:
+        """The one-line error that stops a grid whose store refuses writes (full, read-only, failing)."""
+        return StoreUnwritable(
+            f"cannot write to the result store {self.root} ({err.strerror or err}){context}: free space or make "
+            "it writable, then run the same command again; finished runs are kept"
         )
 
     def _update_status(self, run_id: str, changes: dict[str, Any]) -> None:
@@ -148,12 +193,6 @@ class ResultStore:
             for key in ("reason", "error_type", "traceback"):
                 status.pop(key, None)
         atomic_write_json(self.path(run_id) / STATUS, status)
-
-
-def _scheduler_job() -> str | None:
-    """The Slurm job (array task) running this attempt, to find its logs; None outside Slurm."""
-    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
 
 
 def _now() -> str:

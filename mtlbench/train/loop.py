@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +17,9 @@ import torch
 
 from mtlbench.backbones.base import Backbone
 from mtlbench.data.batch import Batch
+from mtlbench.data.torch_data import batches_from
 from mtlbench.methods.base import Method
+from mtlbench.train.checkpoint import DEFAULT_CHECKPOINTS, CheckpointSettings, load_latest_checkpoint, save_checkpoint
 from mtlbench.train.config import TrainConfig
 from mtlbench.train.engine import StepRecord
 from mtlbench.train.step import Trainer
@@ -85,7 +87,11 @@ class FitOutcome:
 
 @dataclass
 class _Progress:
-    """Everything that changes across epochs: what a checkpoint must hold to resume exactly."""
+    """Everything that changes during training: what a checkpoint must hold to resume exactly.
+
+    ``next_epoch`` is the epoch in progress (or the next to start) and ``batch`` the number of
+    its batches already trained; ``epoch_losses``/``n_batches`` are that epoch's running sums.
+    """
 
     next_epoch: int = 0
     step: int = 0
@@ -94,6 +100,10 @@ class _Progress:
     best_state: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: DiagnosticsSummary = field(default_factory=DiagnosticsSummary)
+    batch: int = 0
+    epoch_losses: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    loader_rng: torch.Tensor | None = None
+    """The train loader's generator as the epoch in progress began (before its iterator drew from it)."""
 
 
 def fit(
@@ -106,43 +116,70 @@ def fit(
     device: torch.device,
     log: Callable[[dict[str, Any]], None],
     checkpoint: Path | None = None,
+    checkpoints: CheckpointSettings = DEFAULT_CHECKPOINTS,
     on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
     seed: int = 0,
+    guard: Callable[[], None] | None = None,
 ) -> FitOutcome:
     """Train for ``config.epochs`` epochs, keep the weights that score best on validation.
 
     ``train_batches(epoch)`` yields that epoch's batches (its order must depend only on the
     epoch); ``validate(model)`` returns validation figures including ``config.monitor``
     (higher is better, except "loss"). ``seed`` is the run's seed: the method's random stream
-    is derived from it. With ``checkpoint``, the state is saved after every epoch and a later
-    call resumes from it, giving the same result as an uninterrupted fit.
+    is derived from it.
+
+    With ``checkpoint`` (the latest checkpoint's path), the state is saved after every epoch and
+    inside epochs as ``checkpoints`` says, and a later call resumes from the newest readable
+    checkpoint at the very batch it had reached, giving the same result as an uninterrupted fit:
+    the checkpoint holds the position in the epoch, the model, optimiser, scaler, engine and
+    method state, and every random stream (torch CPU and CUDA, numpy, python, the train
+    loader's generator). ``guard()`` runs before every step and every checkpoint; it raises to
+    stop the fit (a run whose lease passed to another process).
     """
     saved = None
-    if checkpoint is not None and checkpoint.is_file():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if "method_state" not in saved or "engine" not in saved:  # written by an older version: start over
+    if checkpoint is not None:
+        saved = load_latest_checkpoint(checkpoint, lambda line: log({"kind": "checkpoint_skipped", "message": line}))
+        if saved is not None and ("method_state" not in saved or "engine" not in saved):  # an older mtlbench's
             saved = None
             log({"kind": "resume", "epoch": 0, "step": 0, "reason": "a checkpoint of an older mtlbench: started over"})
     method_state = saved["method_state"] if saved is not None else None
     trainer = Trainer(model, method, config, device, seed=seed, method_state=method_state)
     state = _restore(saved, trainer) if saved is not None else _Progress()
     if saved is not None:
-        # log lines of the interrupted epoch, if any, are superseded by what follows this marker
-        log({"kind": "resume", "epoch": state.next_epoch, "step": state.step})
+        # log lines from this step on, if any, are superseded by what follows this marker
+        log({"kind": "resume", "epoch": state.next_epoch, "step": state.step, "batch": state.batch})
+    last_saved = (state.step, time.monotonic())
+
+    def save() -> None:
+        nonlocal last_saved
+        if guard is not None:
+            guard()
+        if checkpoint is not None:
+            _save(checkpoint, state, trainer)
+        last_saved = (state.step, time.monotonic())
+
     for epoch in range(state.next_epoch, config.epochs):
         trainer.start_epoch(epoch)
-        epoch_losses: dict[str, float] = defaultdict(float)
-        n_batches = 0
-        for batch in train_batches(epoch):
+        batches = train_batches(epoch)
+        loader_generator = getattr(batches, "generator", None)
+        if isinstance(loader_generator, torch.Generator):
+            if state.loader_rng is not None:
+                loader_generator.set_state(state.loader_rng)
+            state.loader_rng = loader_generator.get_state()
+        for batch in batches_from(batches, state.batch):
+            if guard is not None:
+                guard()
             record = trainer.step(batch, where=f" at epoch {epoch}, step {state.step}")
             state.summary.add(record)
             for task, value in record.losses.items():
-                epoch_losses[task] += value
-            n_batches += 1
+                state.epoch_losses[task] += value
             if config.log_every and state.step % config.log_every == 0:
                 log({"kind": "step", "epoch": epoch, "step": state.step, **record.as_dict()})
             state.step += 1
-        train_loss = {t: v / max(n_batches, 1) for t, v in epoch_losses.items()}
+            state.batch += 1
+            if checkpoints.due(state.step - last_saved[0], time.monotonic() - last_saved[1]):
+                save()
+        train_loss = {t: v / max(state.batch, 1) for t, v in state.epoch_losses.items()}
         trainer.end_epoch(train_loss)
         model.eval()
         val = validate(model)
@@ -153,9 +190,9 @@ def fit(
         if score > state.best_score:
             state.best_score, state.best_epoch = score, epoch
             state.best_state = copy.deepcopy(model.state_dict())
-        state.next_epoch = epoch + 1
-        if checkpoint is not None:
-            _save(checkpoint, state, trainer)
+        state.next_epoch, state.batch, state.epoch_losses = epoch + 1, 0, defaultdict(float)
+        state.loader_rng = loader_generator.get_state() if isinstance(loader_generator, torch.Generator) else None
+        save()
         if on_epoch_end is not None:
             on_epoch_end(epoch, entry)
     if state.best_state is not None:
@@ -169,7 +206,10 @@ def fit(
 
 
 def _save(path: Path, state: _Progress, trainer: Trainer) -> None:
-    """Write the checkpoint to a temporary file and rename it, so a kill never leaves half a file."""
+    """Write the checkpoint atomically with its checksum (:mod:`mtlbench.train.checkpoint`)."""
+    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
     payload = {
         "progress": state,
         "model": trainer.model.state_dict(),
@@ -177,11 +217,9 @@ def _save(path: Path, state: _Progress, trainer: Trainer) -> None:
         "method_state": trainer.method.state_dict(),
         "engine": trainer.engine.state_dict(),
         "scaler": trainer.scaler.state_dict() if trainer.scaler is not None else None,
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        "rng": rng,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    save_checkpoint(path, payload)
 
 
 def _restore(payload: dict[str, Any], trainer: Trainer) -> _Progress:
@@ -193,6 +231,8 @@ def _restore(payload: dict[str, Any], trainer: Trainer) -> _Progress:
     torch.set_rng_state(payload["rng"]["torch"])
     np.random.set_state(payload["rng"]["numpy"])
     random.setstate(payload["rng"]["python"])
+    if "cuda" in payload["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
     return payload["progress"]
 
 

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mtlbench.results import iter_runs, read_train_log
+
 TINY_GRID = [
     "--methods", "ls,pcgrad,rlw", "--seeds", "1", "--epochs", "2", "--batch-size", "8", "--no-meteor",
     "--data-opt", "synthetic.n_train=24", "--data-opt", "synthetic.n_val=8", "--data-opt", "synthetic.n_test=8",
@@ -24,20 +26,10 @@ TINY_GRID = [
 
 
 def training_logs(results: Path) -> dict[str, list[dict]]:
-    """Each run's training log as an uninterrupted run would have written it: lines of an epoch
-    that a resume went back to (after a kill or pre-emption) are superseded by the lines after
-    its "resume" marker. RLW's drawn weights are in these lines, so equal logs mean equal streams."""
-    logs = {}
-    for folder in sorted((results / "runs").iterdir()):
-        lines: list[dict] = []
-        for raw in (folder / "train_log.jsonl").read_text().splitlines():
-            entry = json.loads(raw)
-            if entry["kind"] == "resume":
-                lines = [line for line in lines if line["epoch"] < entry["epoch"]]
-            else:
-                lines.append(entry)
-        logs[folder.name] = lines
-    return logs
+    """Each run's training log as an uninterrupted run would have written it: lines from the step
+    (and epoch) a resume went back to (after a kill or pre-emption) are superseded by the lines
+    after its "resume" marker. RLW's drawn weights are in these lines, so equal logs mean equal streams."""
+    return {folder.name: read_train_log(folder / "train_log.jsonl") for folder in sorted((results / "runs").iterdir())}
 
 
 def mtlbench_process(args: list[str], cache: Path, cwd: Path, **kwargs) -> subprocess.Popen:
@@ -97,3 +89,15 @@ def on_first_checkpoint(results: Path, action: Callable[[dict], None], ended: Ca
 
 def ended(proc: subprocess.Popen) -> Callable[[], bool]:
     return lambda: proc.poll() is not None
+
+
+def assert_trained_once_as_a_single_grid(results: Path, sequential: Path) -> None:
+    runs = list(iter_runs(results))
+    assert len(runs) == len(list(iter_runs(sequential)))
+    for run in runs:
+        assert run.state == "done", run.status
+        assert run.status["attempts"] == 1 and run.status["completions"] == 1, run.status  # trained once
+        assert not (run.path / "lease.json").exists()
+    expected = {run.run_id: run.metrics()["test"] for run in iter_runs(sequential)}
+    assert {run.run_id: run.metrics()["test"] for run in runs} == expected
+    assert training_logs(results) == training_logs(sequential)

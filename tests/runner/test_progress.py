@@ -128,3 +128,18 @@ def test_watching_a_store_reports_what_changes_and_ends_when_all_runs_ended(tmp_
     store.finish(running, {"test": {}}, [])
     watch.run()  # everything has ended: one scan, then the summary
     assert stream.getvalue().splitlines()[-1] == "4 runs: 3 done, 1 failed"
+
+
+def test_a_run_held_by_another_process_is_named_with_its_holder_and_not_counted(tmp_path: Path) -> None:
+    from mtlbench.runner.lease import HELD, Lease
+
+    store, specs, stream = ResultStore(tmp_path), _specs(), io.StringIO()
+    store.register(specs)
+    lease = Lease.acquire(store.path(specs[0].run_id))  # as the other grid holds it
+    progress = GridProgress(total=3, done=0, store=store, stream=stream, poll_s=0)
+    progress.start(tmp_path, specs)
+    progress(Outcome(specs[0], HELD, 0.0))
+    assert progress.failed == 0 and progress.finished == 0 and progress.left == 3
+    (line,) = [line for line in stream.getvalue().splitlines() if line.startswith("held")]
+    assert f"another process trains it (pid {lease.owner['pid']} on " in line and "waiting for it" in line
+    lease.release()

@@ -62,7 +62,8 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted_run(
     reference: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
     results = tmp_path / "killed"
-    args = ["run", *GRID, "--workers", "2", "--results", str(results)]  # the pool's workers must end with it
+    # the pool's workers must end with it; a checkpoint after every step, so that kills land inside epochs
+    args = ["run", *GRID, "--workers", "2", "--checkpoint-steps", "1", "--results", str(results)]
     # The first kill lands right after a run's first checkpoint, so that one run certainly
     # resumes mid-run; the others at random points of the grid's own progress (after the n-th
     # printed line, plus a random fraction of a second), however fast or slow the machine is.

@@ -11,6 +11,7 @@ import torch
 from tiny import TinyBackbone, batches
 
 from mtlbench.methods import METHODS, Aggregation, Method, create
+from mtlbench.train.checkpoint import CheckpointSettings
 from mtlbench.train.config import TrainConfig
 from mtlbench.train.loop import fit, mean_losses
 
@@ -35,6 +36,7 @@ def _fit(
     seed: int,
     checkpoint: Path | None = None,
     stop_after: int = -1,
+    stop_at_step: int = -1,
     config: TrainConfig = CONFIG,
 ) -> None:
     model = TinyBackbone()
@@ -43,6 +45,11 @@ def _fit(
         if epoch == stop_after:
             raise Stop
 
+    def logged(entry: dict[str, Any]) -> None:
+        log.append(entry)
+        if entry["kind"] == "step" and entry["step"] == stop_at_step:
+            raise Stop  # a kill inside an epoch, before this step's checkpoint
+
     fit(
         model,
         method,
@@ -50,8 +57,9 @@ def _fit(
         lambda m: mean_losses(m, batches(0, 1), torch.device("cpu")),
         config=config,
         device=torch.device("cpu"),
-        log=log.append,
+        log=logged,
         checkpoint=checkpoint,
+        checkpoints=CheckpointSettings(every_steps=1, every_minutes=0),
         on_epoch_end=on_epoch_end,
         seed=seed,
     )
@@ -62,27 +70,44 @@ def _new(name: str) -> Method:
     return create(name, **PARAMS.get(name, {}))
 
 
-def _without_resume_marker(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [entry for entry in log if entry["kind"] != "resume"]
-
-
 def test_the_stateful_list_is_complete() -> None:
     declared = {name for name in METHODS.names() if create(name, **PARAMS.get(name, {})).state_dict()}
     assert declared == set(STATEFUL) - {"cagrad"}
 
 
+def _as_uninterrupted(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The log as an uninterrupted run writes it: a "resume" marker supersedes what was logged from its step on."""
+    out: list[dict[str, Any]] = []
+    for entry in log:
+        if entry["kind"] == "resume":
+            out = [e for e in out if not (e["kind"] == "step" and e["step"] >= entry["step"])]
+        else:
+            out.append(entry)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("kill", "resumed_at"),
+    [({"stop_after": 0}, (1, 3, 0)), ({"stop_at_step": 4}, (1, 4, 1))],
+    ids=["after-an-epoch", "inside-an-epoch"],
+)
 @pytest.mark.parametrize("name", STATEFUL)
-def test_a_run_killed_after_an_epoch_resumes_to_the_numbers_of_an_uninterrupted_run(name: str, tmp_path: Path) -> None:
+def test_a_killed_run_resumes_to_the_numbers_of_an_uninterrupted_run(
+    name: str, kill: dict[str, int], resumed_at: tuple[int, int, int], tmp_path: Path
+) -> None:
     """The method's state (generator, EMA targets, optimiser, loss history, step count) goes
-    through state_dict into the checkpoint and back."""
+    through state_dict into the checkpoint and back, after an epoch or between any two steps
+    (weights reused every other step, probing every other step: the kill inside the epoch lands
+    between a solve and its reuse)."""
     uninterrupted: list[dict[str, Any]] = []
     _fit(_new(name), uninterrupted, seed=3)
     resumed: list[dict[str, Any]] = []
     with pytest.raises(Stop):
-        _fit(_new(name), resumed, seed=3, checkpoint=tmp_path / "checkpoint.pt", stop_after=0)
+        _fit(_new(name), resumed, seed=3, checkpoint=tmp_path / "checkpoint.pt", **kill)
     _fit(_new(name), resumed, seed=3, checkpoint=tmp_path / "checkpoint.pt")
-    assert any(entry["kind"] == "resume" for entry in resumed)
-    assert _without_resume_marker(resumed) == uninterrupted
+    (marker,) = [entry for entry in resumed if entry["kind"] == "resume"]
+    assert (marker["epoch"], marker["step"], marker["batch"]) == resumed_at  # (epoch, step, its batch)
+    assert _as_uninterrupted(resumed) == uninterrupted
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from mtlbench.runner.executors.local import LocalExecutor
 from mtlbench.runner.loading import DEFAULT_LOADING, LoadSettings
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.trackers import TrackerSettings
+from mtlbench.train.checkpoint import DEFAULT_CHECKPOINTS, CheckpointSettings
 
 __all__ = ["Executor", "Job", "LocalExecutor", "Outcome", "Progress", "run_grid"]
 
@@ -25,6 +26,7 @@ def run_grid(
     trackers: TrackerSettings | None = None,
     models_dir: Path | None = None,
     loading: LoadSettings = DEFAULT_LOADING,
+    checkpoints: CheckpointSettings = DEFAULT_CHECKPOINTS,
 ) -> list[Outcome]:
     """Run ``specs`` on ``executor``, every run writing into the store at ``results``."""
     root = str(Path(results).resolve())
@@ -41,6 +43,7 @@ def run_grid(
             trackers=trackers,
             models_dir=models,
             loading=loading,
+            checkpoints=checkpoints,
         )
 
     return executor.run(specs, make_job, progress)

@@ -18,6 +18,7 @@ from mtlbench.runner.run_one import run_one
 from mtlbench.runner.spec import RunSpec
 from mtlbench.runner.store import ResultStore
 from mtlbench.runner.trackers import TrackerSettings
+from mtlbench.train.checkpoint import DEFAULT_CHECKPOINTS, CheckpointSettings
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Job:
     """Weights of the extra metric families (a path: never part of a run's identity)."""
     loading: LoadSettings = DEFAULT_LOADING
     """How the run reads its data (loader workers, image cache): speed only, never its numbers."""
+    checkpoints: CheckpointSettings = DEFAULT_CHECKPOINTS
+    """How often the run saves its state inside epochs: what a kill costs, never its numbers."""
 
     @property
     def run_spec(self) -> RunSpec:
@@ -72,6 +75,7 @@ class Job:
                 trackers=self.trackers,
                 models_dir=Path(self.models_dir) if self.models_dir else None,
                 loading=self.loading,
+                checkpoints=self.checkpoints,
             )
         finally:
             torch.set_num_threads(previous)

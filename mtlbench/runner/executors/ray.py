@@ -3,7 +3,7 @@
 Workers need mtlbench installed, and the result store (and any real data) on a filesystem
 they share with this process: every run writes only into its own folder of the store.
 A task whose worker dies (node lost, pre-empted) is retried by Ray and resumes from the
-run's last per-epoch checkpoint, under the same run_id.
+run's last checkpoint, under the same run_id.
 """
 
 from __future__ import annotations

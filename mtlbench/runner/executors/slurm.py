@@ -2,7 +2,7 @@
 
 Each array task runs one job. When Slurm signals a task before its time limit or a
 pre-emption, submitit calls the job's ``checkpoint`` and requeues the very same job (same
-RunSpec, same run_id), which then resumes from the run's last per-epoch checkpoint; so does a
+RunSpec, same run_id), which then resumes from the run's last checkpoint; so does a
 task that Slurm itself requeues after a node failure. The result store must be on a
 filesystem that the compute nodes share with this process.
 
