@@ -156,6 +156,7 @@ def fit(
             guard()
         if checkpoint is not None:
             _save(checkpoint, state, trainer)
+            log({"kind": "checkpoint", "step": state.step})  # steps before it are never redone
         last_saved = (state.step, time.monotonic())
 
     for epoch in range(state.next_epoch, config.epochs):

@@ -193,6 +193,23 @@ def test_a_restarted_run_shows_each_step_once_and_a_fresh_attempt_replaces_the_o
     assert [(e.step, e.value) for e in tb] == [(0, 5.0)]
 
 
+def test_steps_a_mid_epoch_checkpoint_holds_reach_the_tracker_once_across_a_kill(tmp_path: Path) -> None:
+    """Attempt 1 logs steps 0-1, checkpoints (before step 2), logs step 2 and is killed; attempt 2
+    resumes at step 2 mid-epoch. Steps 0-1 come from attempt 1, steps 2-3 from attempt 2, each once."""
+    settings = TrackerSettings(("tensorboard",), str(tmp_path), "g")
+    spec = RunSpec("ls", "synthetic", 0)
+    first = TrackerFeed(settings, spec)
+    for entry in [_step(0, 0, 10.0), _step(1, 0, 11.0), {"kind": "checkpoint", "step": 2}, _step(2, 0, 99.0)]:
+        first(entry)
+    second = TrackerFeed(settings, spec)
+    second({"kind": "resume", "epoch": 0, "step": 2, "batch": 2})
+    for entry in [_step(2, 0, 12.0), _step(3, 0, 13.0), _epoch(0)]:
+        second(entry)
+    second.done({"test": {"BLEU_4": 0.25}, "best_epoch": 0})
+    events = _scalars(tmp_path / "tensorboard" / "g" / spec.run_id)
+    assert [(e.step, e.value) for e in events.Scalars("train/loss/report")] == [(s, 10.0 + s) for s in range(4)]
+
+
 def test_log_to_names_the_trackers_and_the_extra_a_missing_one_needs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,9 +76,12 @@ def test_the_stateful_list_is_complete() -> None:
 
 
 def _as_uninterrupted(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The log as an uninterrupted run writes it: a "resume" marker supersedes what was logged from its step on."""
+    """The log as an uninterrupted run without checkpoints writes it: a "resume" marker supersedes what was
+    logged from its step on, and the "checkpoint" markers go."""
     out: list[dict[str, Any]] = []
     for entry in log:
+        if entry["kind"] == "checkpoint":
+            continue
         if entry["kind"] == "resume":
             out = [e for e in out if not (e["kind"] == "step" and e["step"] >= entry["step"])]
         else:

@@ -8,10 +8,12 @@ Entries are the lines of ``train_log.jsonl`` as ``run_one`` writes them:
   ``train/update_norm``, ``train/conflict`` (0 or 1), ``train/info/<key>[/<i>]``;
 - "epoch": ``val`` and ``train_loss`` -> ``val/<figure>``, ``train/epoch_loss/<task>`` and
   ``epoch`` (1-based), at the last step of that epoch;
+- "checkpoint": a checkpoint holds every step before ``step``;
 - "resume": where a restarted run goes on (its step).
 
-Steps are held back until their epoch ends and then sent together: a run killed mid-epoch
-redoes that epoch after its restart, and a tracker must not see those steps twice. The steps of
+Steps are held back until a checkpoint (mid-epoch or at the epoch's end) holds them and are then
+sent together: a run killed between checkpoints redoes the steps after the last one after its
+restart, and a tracker must not see those steps twice, nor lose those before it. The steps of
 a failing epoch (a divergence) are sent when the run fails. The final test metrics become the
 run's summary (``test/<metric>``). A tracker that raises is reported once on stderr and dropped.
 """
@@ -131,6 +133,8 @@ class TrackerFeed:
             step = int(entry.get("step", self.next_step))
             self.pending.append((step, step_metrics(entry)))
             self.next_step = step + 1
+        elif kind == "checkpoint":
+            self._flush()
         elif kind == "epoch":
             self._flush()
             self._each("log", epoch_metrics(entry), max(self.next_step - 1, 0))
