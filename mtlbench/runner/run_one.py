@@ -14,12 +14,14 @@ from torch.utils.data import DataLoader
 
 from mtlbench.backbones import BACKBONES, Backbone, BackboneConfig
 from mtlbench.backbones.base import check_backbone_options
+from mtlbench.chexpert import CHEXPERT_LABELS
 from mtlbench.data import DATASETS, Tokenizer, attach_labels
 from mtlbench.data.cache import label_cache_dir
 from mtlbench.data.images import Pixels
 from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
 from mtlbench.metrics import LABELERS, ModelPaths, evaluate
+from mtlbench.metrics.classification import ClassificationScores, score_classification
 from mtlbench.metrics.evaluate import merge
 from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
@@ -31,6 +33,7 @@ from mtlbench.runner.store import ResultStore
 from mtlbench.runner.trackers import TrackerSettings
 from mtlbench.runner.trackers.feed import TrackerFeed
 from mtlbench.train.loop import fit, generate_reports, mean_losses
+from mtlbench.train.predict import predict_probabilities
 
 VOCAB = "vocab.json"
 
@@ -245,9 +248,11 @@ def _train_and_score(
         paths = ModelPaths.from_env(root=models_dir)
         extra = evaluate(ids, texts, references, config=spec.eval, metrics=spec.eval.metrics, paths=paths)
         evaluation = merge(evaluation, extra)
+    examples, task_metrics = _score_trained_tasks(spec, model, test_loader, device, evaluation.per_example)
     metrics = {
-        "test": evaluation.corpus,
+        "test": evaluation.corpus | task_metrics.corpus,
         "test_per_label": evaluation.per_label,
+        "test_per_label_cls": task_metrics.per_label,
         "val": outcome.history[outcome.best_epoch]["val"] if outcome.history else {},
         "best_epoch": outcome.best_epoch,
         "epochs": len(outcome.history),
@@ -273,4 +278,18 @@ def _train_and_score(
     }
     if spec.tuning:
         metrics["tuning"] = dict(spec.tuning) | {"trials": dict(spec.tuning)["budget"]}
-    return metrics, evaluation.per_example
+    return metrics, examples
+
+
+def _score_trained_tasks(
+    spec: RunSpec, model: Backbone, loader: DataLoader, device: torch.device, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], ClassificationScores]:
+    """The test examples with the cls head's outputs added (so the leaderboard can resample them),
+    and the cls task's own corpus figures; nothing added for a run without the cls task."""
+    if "cls" not in spec.tasks:
+        return rows, ClassificationScores({}, {})
+    ids, probs, targets = predict_probabilities(model, loader, device)
+    scores = score_classification(probs.numpy(), targets.numpy(), CHEXPERT_LABELS)
+    by_id = {i: (p, t) for i, p, t in zip(ids, probs.tolist(), targets.tolist(), strict=True)}
+    out = [row | {"cls_probs": by_id[row["id"]][0], "cls_targets": by_id[row["id"]][1]} for row in rows]
+    return out, scores

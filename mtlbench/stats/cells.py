@@ -143,7 +143,7 @@ class Comparisons:
     ) -> None:
         self.data, self.boot, self.components, self.settings, self.summary = data, boot, components, settings, summary
         self.higher = [data.metrics[k].higher_is_better for k in summary]
-        self.tasks = [data.metrics[k].group for k in summary]
+        self.tasks = [data.metrics[k].task for k in summary]  # Delta_m% averages over trained tasks
         self.m, self.k = boot.point.shape
         self.cache: dict[tuple[int, int], np.ndarray] = {}
 

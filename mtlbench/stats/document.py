@@ -23,6 +23,7 @@ GROUP_TITLES = {
     "NLG": "NLG metrics",
     "CE": "clinical efficacy (CE) metrics",
     "MODEL": "model-based metrics (BERTScore, SembScore, RadGraph F1, RadCliQ-v1)",
+    "CLS": "cls task (the classification head's own test metrics: 14 findings, threshold 0.5 for F1)",
 }
 
 
@@ -160,12 +161,16 @@ def group_caption(result: CellResult, settings: Settings, group: str, family: in
 
 
 def summary_caption(result: CellResult, settings: Settings) -> str:
-    labels = [result.metrics[i].label for i in result.summary]
-    tasks = list(dict.fromkeys(result.metrics[i].group for i in result.summary))
+    tasks = list(dict.fromkeys(result.metrics[i].task for i in result.summary))
+    per_task = "; ".join(
+        f"{task}: {', '.join(result.metrics[i].label for i in result.summary if result.metrics[i].task == task)}"
+        for task in tasks
+    )
     baseline = result.baseline or settings.baseline
     return (
-        f"{result.title}, MTL summary. Δm% = 100 x mean over the tasks ({', '.join(tasks)}) of the mean over "
-        f"each task's metrics ({', '.join(labels)}) of s (M - B) / |B|, s = +1 for ↑ metrics and -1 for ↓ ones: "
+        f"{result.title}, MTL summary. Δm% = 100 x mean over the trained tasks ({', '.join(tasks)}) of the mean over "
+        f"each task's metrics ({per_task}) of s (M - B) / |B|, s = +1 for ↑ metrics and -1 for ↓ ones "
+        "(the NLG and CE metrics both score the generated report, one task): "
         f"positive = better than {baseline} (LibMTL's sign; Nash-MTL and FAMO print the negative). "
         f"Intervals: {result.interval}. † Δm% differs from 0 by the {settings.test_name}, "
         f"{family_text(result, settings, DELTA_M)}. "

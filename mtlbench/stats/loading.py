@@ -146,6 +146,7 @@ def _choose_metrics(built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]]
     metrics: list[MetricDef] = []
     notes: list[str] = []
     missing: list[str] = []
+    lacking: list[str] = []
     for key in METRIC_DEFS:
         for definition in variants(key):
             if all(all(b in blocks for b in definition.blocks) for runs in built.values() for _, blocks in runs):
@@ -157,8 +158,15 @@ def _choose_metrics(built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]]
             never = not any(
                 any(b in blocks for b in METRIC_DEFS[key].blocks) for runs in built.values() for _, blocks in runs
             )
-            if not (METRIC_DEFS[key].optional and never):  # an optional metric nobody computed needs no note
+            if METRIC_DEFS[key].task_metric:  # a task some runs did not train (or stored before mtlbench scored it)
+                lacking.append(METRIC_DEFS[key].label)
+            elif not (METRIC_DEFS[key].optional and never):  # an optional metric nobody computed needs no note
                 missing.append(METRIC_DEFS[key].label)
     if missing:
         notes.append(f"not reported, as some runs lack their per-example statistics: {', '.join(missing)}")
+    if lacking:
+        notes.append(
+            f"the cls task's own metrics ({', '.join(lacking)}) are not reported: some runs did not train the cls "
+            "task or predate its scoring; Delta_m% covers the report task only"
+        )
     return metrics, notes

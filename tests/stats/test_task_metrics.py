@@ -1,0 +1,77 @@
+"""The trained tasks in the leaderboard: the cls head's metrics, and Delta_m% averaged over tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from storefakes import example_rows, write_run
+
+from mtlbench.runner.spec import RunSpec
+from mtlbench.stats import Settings, render_leaderboard
+from mtlbench.stats.cells import analyse
+from mtlbench.stats.store import scan
+
+FAST = Settings(resamples=200)
+
+
+def with_cls(rows: list[dict], rng: np.random.Generator, quality: float) -> list[dict]:
+    """The rows with cls head outputs whose separation grows with ``quality``."""
+    out = []
+    for row in rows:
+        targets = [float(rng.random() < 0.3) for _ in range(14)]
+        logits = [(2 * t - 1) * 3 * quality + rng.normal(0, 1) for t in targets]
+        out.append(row | {"cls_targets": targets, "cls_probs": [float(1 / (1 + np.exp(-x))) for x in logits]})
+    return out
+
+
+def fill(root: Path, qualities: dict[str, tuple[float, float]], *, cls: bool = True, seeds: int = 2) -> Path:
+    rng = np.random.default_rng(0)
+    for method, (report, classification) in qualities.items():
+        for seed in range(seeds):
+            rows = example_rows(rng, 60, report)
+            write_run(
+                root,
+                RunSpec(method=method, dataset="synthetic", seed=seed),
+                with_cls(rows, rng, classification) if cls else rows,
+            )
+    return root
+
+
+def _hand_delta_m(result, method: int, base: int, tasks: dict[str, list[str]]) -> float:  # noqa: ANN001
+    per_task = []
+    for keys in tasks.values():
+        rel = [
+            (result.mean[method, result.index(k)] - result.mean[base, result.index(k)])
+            / abs(result.mean[base, result.index(k)])
+            for k in keys
+        ]
+        per_task.append(np.mean(rel))
+    return 100 * float(np.mean(per_task))
+
+
+REPORT_KEYS = ["BLEU_4", "METEOR", "ROUGE_L", "CIDEr", "CE_F1_micro", "CE_F1_macro", "CE_F1_example"]
+CLS_KEYS = ["CLS_AUROC_micro", "CLS_AUROC_macro", "CLS_F1_micro", "CLS_F1_macro"]
+
+
+def test_delta_m_averages_over_the_trained_tasks(tmp_path: Path) -> None:
+    store = fill(tmp_path, {"ls": (0.5, 0.5), "pcgrad": (0.45, 0.9)})
+    (result,), _ = analyse(scan(store), FAST)
+    assert {d.key for d in result.metrics} >= set(CLS_KEYS)
+    expected = _hand_delta_m(result, 1, 0, {"report": REPORT_KEYS, "cls": CLS_KEYS})
+    assert result.delta_m[1] == pytest.approx(expected, rel=1e-9)
+    # the old grouping (NLG and CE as two "tasks", cls as a third) gives another number
+    nlg, ce = REPORT_KEYS[:4], REPORT_KEYS[4:]
+    assert result.delta_m[1] != pytest.approx(_hand_delta_m(result, 1, 0, {"nlg": nlg, "ce": ce, "cls": CLS_KEYS}))
+    text = render_leaderboard(store, resamples=200)
+    assert "cls task (the classification head's own test metrics" in text and "AUROC-mac" in text
+    assert "mean over the trained tasks (report, cls)" in text
+
+
+def test_runs_without_the_cls_outputs_are_read_and_say_so(tmp_path: Path) -> None:
+    store = fill(tmp_path, {"ls": (0.5, 0.5), "pcgrad": (0.7, 0.5)}, cls=False)
+    (result,), _ = analyse(scan(store), FAST)
+    assert not any(d.group == "CLS" for d in result.metrics)
+    assert result.delta_m[1] == pytest.approx(_hand_delta_m(result, 1, 0, {"report": REPORT_KEYS}), rel=1e-9)
+    assert any("Delta_m% covers the report task only" in note for note in result.notes)
