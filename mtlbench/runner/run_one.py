@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
 from mtlbench.metrics import LABELERS, ModelPaths, evaluate
 from mtlbench.metrics.classification import ClassificationScores, score_classification
-from mtlbench.metrics.evaluate import merge
+from mtlbench.metrics.evaluate import Evaluation, merge
 from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
 from mtlbench.runner.feature_cache import MemoryFeatures, check_feature_cache, ensure_feature_cache
@@ -148,7 +148,7 @@ def prepare(
         BackboneConfig(
             vocab_size=tokenizer.vocab_size,
             max_len=settings.max_seq_length,
-            tasks=spec.tasks,
+            tasks=spec.trained_tasks,
             size=spec.size,
             image_size=train.image_size,
             num_views=num_views,
@@ -214,13 +214,16 @@ def _train_and_score(
 
     def validate(model: Any) -> dict[str, float]:
         figures = mean_losses(model, val_loader, device)
-        if spec.train.monitor != "loss":
+        if train_config.monitor != "loss":
             ids, texts = generate_reports(model, val_loader, device)
             scores = evaluate(ids, texts, val_refs, config=spec.eval, nlg=("BLEU", "ROUGE_L"), clinical=False)
             figures |= scores.corpus
         return figures
 
     method = create_method(spec.method, **dict(spec.method_params))
+    writes_reports = "report" in spec.trained_tasks
+    # a single-task model without the report head is selected on its validation loss: it writes no report
+    train_config = spec.train if writes_reports else replace(spec.train, monitor="loss")
     with open(folder / TRAIN_LOG, "a", encoding="utf-8") as log_file:
 
         def log(entry: dict[str, Any]) -> None:
@@ -233,7 +236,7 @@ def _train_and_score(
             method,
             prep.train_batches(spec.seed),
             validate,
-            config=spec.train,
+            config=train_config,
             device=device,
             log=log,
             checkpoint=folder / CHECKPOINT,  # a killed or pre-empted run resumes after its last epoch
@@ -241,13 +244,10 @@ def _train_and_score(
             seed=spec.seed,  # the method's random stream (RLW, PCGrad's order) follows the run's seed
         )
     trained = time.perf_counter()
-    ids, texts = generate_reports(model, test_loader, device)
-    references = prep.splits["test"].reference_texts()
-    evaluation = evaluate(ids, texts, references, config=spec.eval)
-    if spec.eval.metrics:
-        paths = ModelPaths.from_env(root=models_dir)
-        extra = evaluate(ids, texts, references, config=spec.eval, metrics=spec.eval.metrics, paths=paths)
-        evaluation = merge(evaluation, extra)
+    if writes_reports:
+        evaluation = _score_reports(spec, model, prep, device, models_dir)
+    else:  # a cls- or align-only baseline: its rows carry its own task's outputs only
+        evaluation = Evaluation(corpus={}, per_example=[{"id": ex.id} for ex in prep.splits["test"].examples])
     examples, task_metrics = _score_trained_tasks(spec, model, test_loader, device, evaluation.per_example)
     metrics = {
         "test": evaluation.corpus | task_metrics.corpus,
@@ -281,12 +281,26 @@ def _train_and_score(
     return metrics, examples
 
 
+def _score_reports(
+    spec: RunSpec, model: Backbone, prep: Prepared, device: torch.device, models_dir: Path | None
+) -> Evaluation:
+    """The generated test reports scored by every metric family the spec names."""
+    ids, texts = generate_reports(model, prep.loaders["test"], device)
+    references = prep.splits["test"].reference_texts()
+    evaluation = evaluate(ids, texts, references, config=spec.eval)
+    if spec.eval.metrics:
+        paths = ModelPaths.from_env(root=models_dir)
+        extra = evaluate(ids, texts, references, config=spec.eval, metrics=spec.eval.metrics, paths=paths)
+        evaluation = merge(evaluation, extra)
+    return evaluation
+
+
 def _score_trained_tasks(
     spec: RunSpec, model: Backbone, loader: DataLoader, device: torch.device, rows: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], ClassificationScores]:
     """The test examples with the cls head's outputs added (so the leaderboard can resample them),
     and the cls task's own corpus figures; nothing added for a run without the cls task."""
-    if "cls" not in spec.tasks:
+    if "cls" not in spec.trained_tasks:
         return rows, ClassificationScores({}, {})
     ids, probs, targets = predict_probabilities(model, loader, device)
     scores = score_classification(probs.numpy(), targets.numpy(), CHEXPERT_LABELS)

@@ -41,6 +41,15 @@ class RunSpec:
     """Empty for a plain run; for a tuned one its budget and the trial it is or was chosen from,
     e.g. (("budget", 8), ("trial", 3)): see :mod:`mtlbench.runner.tuning`."""
 
+    @property
+    def trained_tasks(self) -> tuple[str, ...]:
+        """The tasks the model is built with and trained on: ``tasks``, except for a single-task
+        baseline (method ``stl``), which trains its ``task`` alone and keeps ``tasks`` to name the
+        cell (the multi-task setting) it is the reference of."""
+        if self.method == "stl":
+            return (str(dict(self.method_params).get("task", "report")),)
+        return self.tasks
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["tasks"] = list(self.tasks)

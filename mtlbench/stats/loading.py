@@ -18,7 +18,7 @@ from mtlbench.stats.bootstrap import MethodData
 from mtlbench.stats.catalogue import METRICS as METRIC_DEFS
 from mtlbench.stats.catalogue import MetricDef, variants
 from mtlbench.stats.features import Layout, build_blocks
-from mtlbench.stats.store import Cell, RunRef
+from mtlbench.stats.store import SINGLE_TASK, Cell, RunRef, single_task_label
 
 
 @dataclass
@@ -84,6 +84,7 @@ def load_cell(cell: Cell) -> CellData | str:
                 continue
             runs.setdefault(method, []).append((ref, rows))
             first_metrics = first_metrics if first_metrics is not None else metrics
+    runs = _join_single_task(runs, cell.key.tasks, problems)
     if not runs:
         return _nothing_readable(problems)
     spec = read_config(next(iter(runs.values()))[0][0].path)[1]
@@ -139,6 +140,43 @@ def load_cell(cell: Cell) -> CellData | str:
         notes=notes,
         problems=problems,
     )
+
+
+def _join_single_task(
+    runs: dict[str, list[tuple[RunRef, list[dict[str, Any]]]]], tasks: tuple[str, ...], problems: list[str]
+) -> dict[str, list[tuple[RunRef, list[dict[str, Any]]]]]:
+    """The single-task runs of each seed joined into one ``stl`` run: each example's row holds the
+    report-only run's report statistics and the cls-only run's head outputs (and so on per task).
+
+    A seed whose single-task runs do not cover every task of the cell is left out, and said so.
+    """
+    labels = {single_task_label(t): t for t in tasks}
+    single = {m: r for m, r in runs.items() if m in labels}
+    if not single:
+        return runs
+    out = {m: r for m, r in runs.items() if m not in labels}
+    by_seed: dict[int, dict[str, tuple[RunRef, list[dict[str, Any]]]]] = {}
+    for method, method_runs in single.items():
+        for ref, rows in method_runs:
+            by_seed.setdefault(ref.seed, {})[labels[method]] = (ref, rows)
+    joined = []
+    for seed in sorted(by_seed):
+        parts = by_seed[seed]
+        missing = [t for t in tasks if t not in parts]
+        if missing:
+            problems.append(f"{SINGLE_TASK} seed {seed} lacks its single-task run of {', '.join(missing)}: left out")
+            continue
+        merged: dict[str, dict[str, Any]] = {}
+        for task in tasks:  # the report run first: the others add their own task's outputs to its rows
+            for row in parts[task][1]:
+                merged[row["id"]] = merged.get(row["id"], {}) | row
+        first = parts[tasks[0]][0]
+        ids = set.intersection(*({row["id"] for row in parts[t][1]} for t in tasks))
+        rows = [merged[i] for i in merged if i in ids]
+        joined.append((RunRef(first.run_id, first.path, SINGLE_TASK, seed, first.state), rows))
+    if joined:
+        out[SINGLE_TASK] = joined
+    return out
 
 
 def _choose_metrics(built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]]) -> tuple[list[MetricDef], list[str]]:

@@ -76,6 +76,9 @@ class Settings:
     """Overrides of :data:`ROPE_POINTS` per metric key (or "delta_m"), in table units."""
     power: float = 0.8
     """Power at which the minimum detectable effect is stated."""
+    reference: str = ""
+    """A second reference of Delta_m% beside the baseline, e.g. "stl" (the single-task models, the MTL
+    literature's reference); empty: Delta_m% against the baseline only."""
 
     def __post_init__(self) -> None:
         if not self.baseline:
@@ -140,6 +143,8 @@ class Settings:
         parts = [f"mtlbench report {results} --baseline {self.baseline} --test {self.test}"]
         parts.append(f"--correction {self.family_correction} --alpha {self.alpha:g} --resamples {self.resamples}")
         parts.append(f"--seed {self.seed} --posthoc {self.posthoc}")
+        if self.reference:
+            parts.append(f"--reference {self.reference}")
         if self.summary_metrics != SUMMARY_METRICS:
             parts.append(f"--summary-metrics {','.join(self.summary_metrics)}")
         parts += [f"--rope {key}={value:g}" for key, value in self.rope]

@@ -75,3 +75,43 @@ def test_runs_without_the_cls_outputs_are_read_and_say_so(tmp_path: Path) -> Non
     assert not any(d.group == "CLS" for d in result.metrics)
     assert result.delta_m[1] == pytest.approx(_hand_delta_m(result, 1, 0, {"report": REPORT_KEYS}), rel=1e-9)
     assert any("Delta_m% covers the report task only" in note for note in result.notes)
+
+
+def _stl_runs(root: Path, seeds: range, rng: np.random.Generator, *, cls_seeds: range | None = None) -> None:
+    """Single-task runs: the report-only model's rows have no cls outputs, the cls-only model's nothing else."""
+    for seed in seeds:
+        rows = with_cls(example_rows(rng, 60, 0.55), rng, 1.0)
+        report = [{k: v for k, v in row.items() if not k.startswith("cls_")} for row in rows]
+        write_run(
+            root, RunSpec(method="stl", dataset="synthetic", seed=seed, method_params=(("task", "report"),)), report
+        )
+        if seed in (cls_seeds if cls_seeds is not None else seeds):
+            head = [{"id": row["id"], "cls_probs": row["cls_probs"], "cls_targets": row["cls_targets"]} for row in rows]
+            write_run(
+                root, RunSpec(method="stl", dataset="synthetic", seed=seed, method_params=(("task", "cls"),)), head
+            )
+
+
+def test_single_task_runs_form_one_row_and_serve_as_the_reference(tmp_path: Path) -> None:
+    store = fill(tmp_path, {"ls": (0.5, 0.5), "pcgrad": (0.45, 0.9)})
+    _stl_runs(store, range(2), np.random.default_rng(5))
+    (result,), _ = analyse(scan(store), Settings(resamples=200, reference="stl"))
+    assert result.methods == ["ls", "pcgrad", "stl"] and result.seeds["stl"] == 2
+    assert {d.key for d in result.metrics} >= set(CLS_KEYS)  # the joined row has both tasks' statistics
+    tasks = {"report": REPORT_KEYS, "cls": CLS_KEYS}
+    assert result.delta_ref[1] == pytest.approx(_hand_delta_m(result, 1, 2, tasks), rel=1e-9)
+    assert result.delta_ref[0] == pytest.approx(_hand_delta_m(result, 0, 2, tasks), rel=1e-9)
+    assert result.delta_ref_low[1] < result.delta_ref[1] < result.delta_ref_high[1] and np.isnan(result.delta_ref[2])
+    assert result.delta_m[1] == pytest.approx(_hand_delta_m(result, 1, 0, tasks), rel=1e-9)  # still against ls
+    text = render_leaderboard(store, resamples=200, reference="stl")
+    assert "Δm% vs ls ↑" in text and "Δm% vs stl ↑" in text and "0 (reference)" in text
+    assert "the single-task models: each task's metrics from the model trained on that task alone" in text
+    assert "--reference stl" in text
+
+
+def test_a_seed_without_every_single_task_run_is_left_out_and_said(tmp_path: Path) -> None:
+    store = fill(tmp_path, {"ls": (0.5, 0.5)})
+    _stl_runs(store, range(2), np.random.default_rng(6), cls_seeds=range(1))
+    (result,), _ = analyse(scan(store), FAST)
+    assert result.seeds["stl"] == 1
+    assert any("stl seed 1 lacks its single-task run of cls" in p for p in result.problems)
