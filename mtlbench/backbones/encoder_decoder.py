@@ -241,6 +241,14 @@ class EncoderDecoderBackbone(Backbone):
             raise MtlbenchError(f"{type(self).__name__} was built without the 'cls' task; add it to --tasks")
         return torch.sigmoid(self.heads["cls"](masked_mean(*self.encode(images, view_mask))))
 
+    def embed_pairs(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """([B, align_dim] image embeddings, [B, align_dim] report embeddings), unit vectors of the align head."""
+        if "align" not in self.heads:
+            raise MtlbenchError(f"{type(self).__name__} was built without the 'align' task; add it to --tasks")
+        head: AlignmentHead = self.heads["align"]  # type: ignore[assignment]
+        pooled = masked_mean(*self.encode(batch.images, batch.view_mask))
+        return head.embed_images(pooled), head.embed_reports(batch.tokens, batch.mask)
+
     @torch.no_grad()
     def generate_ids(self, images: Tensor, view_mask: Tensor | None = None) -> Tensor:
         """[B, <= max_len + 1] token ids (BOS first, 0-padded after EOS) by batched beam search."""

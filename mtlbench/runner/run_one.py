@@ -21,8 +21,9 @@ from mtlbench.data.images import Pixels
 from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
 from mtlbench.metrics import LABELERS, ModelPaths, evaluate
-from mtlbench.metrics.classification import ClassificationScores, score_classification
+from mtlbench.metrics.classification import score_classification
 from mtlbench.metrics.evaluate import Evaluation, merge
+from mtlbench.metrics.retrieval import retrieval_hits, score_retrieval
 from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
 from mtlbench.runner.feature_cache import MemoryFeatures, check_feature_cache, ensure_feature_cache
@@ -33,7 +34,7 @@ from mtlbench.runner.store import ResultStore
 from mtlbench.runner.trackers import TrackerSettings
 from mtlbench.runner.trackers.feed import TrackerFeed
 from mtlbench.train.loop import fit, generate_reports, mean_losses
-from mtlbench.train.predict import predict_probabilities
+from mtlbench.train.predict import predict_probabilities, retrieval_embeddings
 
 VOCAB = "vocab.json"
 
@@ -209,7 +210,7 @@ def _train_and_score(
     prep = prepare(spec, data_root, loading=loading, device=device)
     prep.tokenizer.save(folder / VOCAB)
     model, tokenizer, labeler = prep.model, prep.tokenizer, prep.labeler
-    val_loader, test_loader = prep.loaders["val"], prep.loaders["test"]
+    val_loader = prep.loaders["val"]
     val_refs = prep.splits["val"].reference_texts()
 
     def validate(model: Any) -> dict[str, float]:
@@ -248,11 +249,11 @@ def _train_and_score(
         evaluation = _score_reports(spec, model, prep, device, models_dir)
     else:  # a cls- or align-only baseline: its rows carry its own task's outputs only
         evaluation = Evaluation(corpus={}, per_example=[{"id": ex.id} for ex in prep.splits["test"].examples])
-    examples, task_metrics = _score_trained_tasks(spec, model, test_loader, device, evaluation.per_example)
+    examples, task_corpus, cls_per_label = _score_trained_tasks(spec, model, prep, device, evaluation.per_example)
     metrics = {
-        "test": evaluation.corpus | task_metrics.corpus,
+        "test": evaluation.corpus | task_corpus,
         "test_per_label": evaluation.per_label,
-        "test_per_label_cls": task_metrics.per_label,
+        "test_per_label_cls": cls_per_label,
         "val": outcome.history[outcome.best_epoch]["val"] if outcome.history else {},
         "best_epoch": outcome.best_epoch,
         "epochs": len(outcome.history),
@@ -296,14 +297,27 @@ def _score_reports(
 
 
 def _score_trained_tasks(
-    spec: RunSpec, model: Backbone, loader: DataLoader, device: torch.device, rows: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], ClassificationScores]:
-    """The test examples with the cls head's outputs added (so the leaderboard can resample them),
-    and the cls task's own corpus figures; nothing added for a run without the cls task."""
-    if "cls" not in spec.trained_tasks:
-        return rows, ClassificationScores({}, {})
-    ids, probs, targets = predict_probabilities(model, loader, device)
-    scores = score_classification(probs.numpy(), targets.numpy(), CHEXPERT_LABELS)
-    by_id = {i: (p, t) for i, p, t in zip(ids, probs.tolist(), targets.tolist(), strict=True)}
-    out = [row | {"cls_probs": by_id[row["id"]][0], "cls_targets": by_id[row["id"]][1]} for row in rows]
-    return out, scores
+    spec: RunSpec, model: Backbone, prep: Prepared, device: torch.device, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, float], dict[str, dict[str, float]]]:
+    """The test examples with the outputs of the task heads other than the report added (the cls
+    head's probabilities and targets, the align head's retrieval hits), so the leaderboard can
+    resample them; their corpus figures; the cls task's per-finding figures."""
+    loader, trained = prep.loaders["test"], spec.trained_tasks
+    extra: dict[str, dict[str, Any]] = {row["id"]: {} for row in rows}
+    corpus: dict[str, float] = {}
+    per_label: dict[str, dict[str, float]] = {}
+    if "cls" in trained:
+        ids, probs, targets = predict_probabilities(model, loader, device)
+        scores = score_classification(probs.numpy(), targets.numpy(), CHEXPERT_LABELS)
+        corpus |= scores.corpus
+        per_label = scores.per_label
+        for i, p, t in zip(ids, probs.tolist(), targets.tolist(), strict=True):
+            extra[i] |= {"cls_probs": p, "cls_targets": t}
+    if "align" in trained:
+        ids, images, reports = retrieval_embeddings(model, loader, device)
+        texts = dict(zip([ex.id for ex in prep.splits["test"].examples], prep.splits["test"].reference_texts()))
+        hits = retrieval_hits(images.numpy(), reports.numpy(), [texts[i] for i in ids])
+        corpus |= score_retrieval(hits)
+        for i, row in zip(ids, hits.tolist(), strict=True):
+            extra[i]["align_hits"] = row
+    return [row | extra[row["id"]] for row in rows], corpus, per_label

@@ -14,11 +14,12 @@ from mtlbench.stats.features import AUC_COLUMNS, N_LABELS
 Sums = Mapping[str, np.ndarray]
 Formula = Callable[[Sums, float], np.ndarray]
 
-NLG, CE, MODEL, CLS = "NLG", "CE", "MODEL", "CLS"
-GROUPS: tuple[str, ...] = (NLG, CE, MODEL, CLS)
-TASK_OF_GROUP: dict[str, str] = {NLG: "report", CE: "report", MODEL: "report", CLS: "cls"}
+NLG, CE, MODEL, CLS, ALIGN = "NLG", "CE", "MODEL", "CLS", "ALIGN"
+GROUPS: tuple[str, ...] = (NLG, CE, MODEL, CLS, ALIGN)
+TASK_OF_GROUP: dict[str, str] = {NLG: "report", CE: "report", MODEL: "report", CLS: "cls", ALIGN: "align"}
 """The trained task each metric group measures: NLG, CE and model-based metrics all score the
-generated report; CLS scores the classification head. Delta_m% averages over these tasks."""
+generated report; CLS scores the classification head, ALIGN the alignment head's retrieval.
+Delta_m% averages over these tasks."""
 
 DELTA_M = "delta_m"
 """Key of the MTL aggregate Delta_m% (see :mod:`mtlbench.stats.across`): its own family of comparisons."""
@@ -167,6 +168,18 @@ _CLS: tuple[MetricDef, ...] = (
     MetricDef("CLS_F1_micro", "cF1-mic", CLS, ("cls_label",), _cls_f1("micro"), task_metric=True),
     MetricDef("CLS_F1_macro", "cF1-mac", CLS, ("cls_label",), _cls_f1("macro"), task_metric=True),
 )
+_ALIGN: tuple[MetricDef, ...] = tuple(
+    MetricDef(
+        f"ALIGN_R{k}_{direction}",
+        f"R@{k}-{direction}",
+        ALIGN,
+        ("align_hits",),
+        _mean("align_hits", i),
+        note="retrieval recall@k on resamples resamples the queries; the gallery stays the whole test split",
+        task_metric=True,
+    )
+    for i, (direction, k) in enumerate((d, k) for d in ("i2t", "t2i") for k in (1, 5, 10))
+)
 _IDF_NOTE = "idf weights from the full test set's references"
 _MODEL: tuple[MetricDef, ...] = (
     MetricDef("BERTScore", "BERTScore", MODEL, ("bertscore",), _mean("bertscore"), optional=True),
@@ -208,7 +221,7 @@ METEOR_MEAN = MetricDef(
     note="METEOR on resamples is the mean of per-example scores (no Meteor statistics stored)",
 )
 
-METRICS: dict[str, MetricDef] = {m.key: m for m in (*_NLG, *_CE, *_MODEL, *_CLS)}
+METRICS: dict[str, MetricDef] = {m.key: m for m in (*_NLG, *_CE, *_MODEL, *_CLS, *_ALIGN)}
 """Every leaderboard metric by key, in display order."""
 
 FALLBACKS: dict[str, tuple[MetricDef, ...]] = {"METEOR": (METEOR_MEAN,)}

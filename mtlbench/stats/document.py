@@ -24,6 +24,7 @@ GROUP_TITLES = {
     "CE": "clinical efficacy (CE) metrics",
     "MODEL": "model-based metrics (BERTScore, SembScore, RadGraph F1, RadCliQ-v1)",
     "CLS": "cls task (the classification head's own test metrics: 14 findings, threshold 0.5 for F1)",
+    "ALIGN": "align task (retrieval recall@k of the alignment head, image-to-report and report-to-image)",
 }
 
 

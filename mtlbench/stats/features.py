@@ -50,6 +50,8 @@ BLOCK_WIDTHS: dict[str, int] = {
     "cls_label": 3 * N_LABELS,  # tp[14], fp[14], fn[14] at the 0.5 threshold
     "cls_auc_label": AUC_COLUMNS * N_LABELS,  # per finding: DeLong's placement columns (see auc_columns)
     "cls_auc_micro": AUC_COLUMNS,  # the same over the raveled (example, finding) pairs, summed per example
+    # the align task's head (mtlbench.metrics.retrieval): hit@1, @5, @10 image-to-report, then report-to-image
+    "align_hits": 6,
 }
 SCALAR_BLOCKS = (
     "rouge_l",
@@ -196,7 +198,7 @@ def build_block(name: str, rows: Sequence[Mapping[str, Any]], uncertain: str) ->
         return _bleu_block(rows)
     if name in SCALAR_BLOCKS:
         return _scalar_block(rows, name)
-    if name == "radgraph":
+    if name in ("radgraph", "align_hits"):
         return _vector_block(rows, name)
     if name == "meteor_mean":
         return _scalar_block(rows, "meteor")

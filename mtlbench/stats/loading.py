@@ -204,7 +204,7 @@ def _choose_metrics(built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]]
         notes.append(f"not reported, as some runs lack their per-example statistics: {', '.join(missing)}")
     if lacking:
         notes.append(
-            f"the cls task's own metrics ({', '.join(lacking)}) are not reported: some runs did not train the cls "
-            "task or predate its scoring; Delta_m% covers the report task only"
+            f"the trained tasks' own metrics ({', '.join(lacking)}) are not reported: some runs did not train "
+            "that task or predate its scoring; Delta_m% covers the tasks reported here only"
         )
     return metrics, notes

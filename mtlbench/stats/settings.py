@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mtlbench.errors import MtlbenchError
-from mtlbench.stats.catalogue import CE, CLS, DELTA_M, METRICS, MODEL, NLG
+from mtlbench.stats.catalogue import ALIGN, CE, CLS, DELTA_M, METRICS, MODEL, NLG
 from mtlbench.stats.correction import CORRECTION_NAMES, CORRECTIONS
 from mtlbench.stats.seedtests import SEED_TEST_NAMES, SEED_TESTS
 
@@ -21,10 +21,11 @@ AUTO = "auto"
 MAXT_TESTS = ("crossed",)
 """Tests whose variance components give the joint null distribution that max-T needs."""
 
-ROPE_POINTS: dict[str, float] = {NLG: 0.5, CE: 1.0, MODEL: 1.0, CLS: 1.0, DELTA_M: 1.0}
+ROPE_POINTS: dict[str, float] = {NLG: 0.5, CE: 1.0, MODEL: 1.0, CLS: 1.0, ALIGN: 1.0, DELTA_M: 1.0}
 """Default half-width of the region of practical equivalence, in table units (x100 for metrics,
 percent for Delta_m%), by metric group: half a BLEU-4 point (Benavoli et al. 2017 use 1% of
-accuracy; NLG metrics are smaller numbers), one point of a CE F1, a model-based score or a cls AUROC or F1, 1% of
+accuracy; NLG metrics are smaller numbers), one point of a CE F1, a model-based score, a cls AUROC or F1 or a
+retrieval recall, 1% of
 Delta_m%. Stated in every caption; change it with --rope KEY=VALUE before looking at the results,
 never after."""
 
@@ -40,10 +41,17 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "CLS_AUROC_macro",
     "CLS_F1_micro",
     "CLS_F1_macro",
+    "ALIGN_R1_i2t",
+    "ALIGN_R5_i2t",
+    "ALIGN_R10_i2t",
+    "ALIGN_R1_t2i",
+    "ALIGN_R5_t2i",
+    "ALIGN_R10_t2i",
 )
 """Metrics behind Delta_m% and the ranks: one per family, so BLEU-1..4 or P/R/F1 do not count
 several times for what is one kind of quality. Delta_m% averages them per trained task first
-(the report: the NLG and CE metrics; cls: its head's AUROC and F1), then over the tasks."""
+(the report: the NLG and CE metrics; cls: its head's AUROC and F1; align: retrieval recall@k), then over
+the tasks."""
 
 
 @dataclass(frozen=True)

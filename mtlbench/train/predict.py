@@ -24,3 +24,20 @@ def predict_probabilities(
         probs.append(model.predict_labels(batch.images.to(device), batch.view_mask.to(device)).float().cpu())
         targets.append(batch.labels.float().cpu())
     return ids, torch.cat(probs), torch.cat(targets)
+
+
+@torch.no_grad()
+def retrieval_embeddings(
+    model: Backbone, batches: Iterable[Batch], device: torch.device
+) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """(ids, [N, D] image embeddings, [N, D] report embeddings) of the align head."""
+    model.eval()
+    ids: list[str] = []
+    images: list[torch.Tensor] = []
+    reports: list[torch.Tensor] = []
+    for batch in batches:
+        ids.extend(batch.ids)
+        image, report = model.embed_pairs(batch.to(device))
+        images.append(image.float().cpu())
+        reports.append(report.float().cpu())
+    return ids, torch.cat(images), torch.cat(reports)

@@ -46,7 +46,8 @@ def test_placement_values_average_to_the_auroc_over_either_class() -> None:
 
 
 def _rows(probs: np.ndarray, targets: np.ndarray) -> list[dict]:
-    return [{"id": str(i), "cls_probs": list(p), "cls_targets": list(t)} for i, (p, t) in enumerate(zip(probs, targets))]
+    pairs = enumerate(zip(probs, targets, strict=True))
+    return [{"id": str(i), "cls_probs": list(p), "cls_targets": list(t)} for i, (p, t) in pairs]
 
 
 def test_leaderboard_formulas_reproduce_the_run_at_unit_weights() -> None:

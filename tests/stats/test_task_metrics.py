@@ -39,7 +39,7 @@ def fill(root: Path, qualities: dict[str, tuple[float, float]], *, cls: bool = T
     return root
 
 
-def _hand_delta_m(result, method: int, base: int, tasks: dict[str, list[str]]) -> float:  # noqa: ANN001
+def _hand_delta_m(result, method: int, base: int, tasks: dict[str, list[str]]) -> float:
     per_task = []
     for keys in tasks.values():
         rel = [
@@ -74,7 +74,7 @@ def test_runs_without_the_cls_outputs_are_read_and_say_so(tmp_path: Path) -> Non
     (result,), _ = analyse(scan(store), FAST)
     assert not any(d.group == "CLS" for d in result.metrics)
     assert result.delta_m[1] == pytest.approx(_hand_delta_m(result, 1, 0, {"report": REPORT_KEYS}), rel=1e-9)
-    assert any("Delta_m% covers the report task only" in note for note in result.notes)
+    assert any("Delta_m% covers the tasks reported here only" in note for note in result.notes)
 
 
 def _stl_runs(root: Path, seeds: range, rng: np.random.Generator, *, cls_seeds: range | None = None) -> None:
