@@ -107,6 +107,13 @@ def test_single_task_runs_form_one_row_and_serve_as_the_reference(tmp_path: Path
     assert "Δm% vs ls ↑" in text and "Δm% vs stl ↑" in text and "0 (reference)" in text
     assert "the single-task models: each task's metrics from the model trained on that task alone" in text
     assert "--reference stl" in text
+    rows = [
+        line.split(",") for line in render_leaderboard(store, resamples=200, reference="stl", fmt="csv").splitlines()
+    ]
+    versus = [row for row in rows if row[4] == "delta_m_percent_vs_stl"]
+    assert [row[2] for row in versus] == ["ls", "pcgrad", "stl"] and float(versus[1][6]) == pytest.approx(
+        result.delta_ref[1], rel=1e-4
+    )
 
 
 def test_a_seed_without_every_single_task_run_is_left_out_and_said(tmp_path: Path) -> None:
