@@ -223,8 +223,7 @@ def _train_and_score(
 
     method = create_method(spec.method, **dict(spec.method_params))
     writes_reports = "report" in spec.trained_tasks
-    # a single-task model without the report head is selected on its validation loss: it writes no report
-    train_config = spec.train if writes_reports else replace(spec.train, monitor="loss")
+    train_config = replace(spec.train, monitor=spec.monitor)  # a model without the report head: its val loss
     with open(folder / TRAIN_LOG, "a", encoding="utf-8") as log_file:
 
         def log(entry: dict[str, Any]) -> None:

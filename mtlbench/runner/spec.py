@@ -50,6 +50,12 @@ class RunSpec:
             return (str(dict(self.method_params).get("task", "report")),)
         return self.tasks
 
+    @property
+    def monitor(self) -> str:
+        """The validation figure that selects the epoch (and a tuning trial): ``train.monitor``, except
+        for a model without the report head, which writes no report to score: its validation loss."""
+        return self.train.monitor if "report" in self.trained_tasks else "loss"
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["tasks"] = list(self.tasks)

@@ -32,6 +32,7 @@ def test_stl_is_one_run_per_task_each_training_that_task_alone() -> None:
     ]
     assert all(s.tasks == ("report", "cls") for s in stl)  # the cell they are the reference of
     assert [s.trained_tasks for s in stl[::2]] == [("report",), ("cls",)]
+    assert [s.monitor for s in stl[::2]] == ["BLEU_4", "loss"]  # no report to score: selected on validation loss
     assert len({s.run_id for s in specs}) == len(specs) == 6
     assert [method_label(s.to_dict()) for s in stl[::2]] == ["stl(task=report)", "stl(task=cls)"]
     tuned = RunSpec("stl", "synthetic", 0, method_params=(("task", "cls"),), tuning=(("budget", 2), ("trial", 1)))
