@@ -63,7 +63,10 @@ def _tuning_text(metrics: dict[str, Any]) -> str:
     tuning = _section(metrics, "tuning")
     trials = tuning.get("trials") or tuning.get("budget")
     if trials:
-        return f"{trials} trials per method (learning rate and the method's own hyper-parameters), chosen on validation"
+        return (
+            f"{trials} trials per method (learning rate and the method's own hyper-parameters; ls: the learning rate "
+            "only, ls-tuned: its task weights too), chosen on validation"
+        )
     return "none (every method at its default hyper-parameters)"
 
 
