@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,6 +171,15 @@ class CAMEGrad(GramianMethod):
     def reset(self) -> None:
         self.running_mean = None
         self.running_steps = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running mean with ``injection="fluctuation"``; nothing otherwise (every other reading is
+        stateless), so checkpoints of runs written before the variant existed still resume."""
+        return super().state_dict() if self._restores_fluctuation else {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if self._restores_fluctuation or state:
+            super().load_state_dict(state)
 
     def _task_weights(self, k: int) -> Tensor:
         if self.task_weights is None:
