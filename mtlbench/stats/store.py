@@ -31,6 +31,11 @@ def single_task_label(task: str) -> str:
     return f"{SINGLE_TASK}(task={task})"
 
 
+def part_of(label: str, row: str) -> bool:
+    """Whether runs labelled ``label`` feed the leaderboard row ``row`` (a single-task run the ``stl`` row)."""
+    return row == SINGLE_TASK and label.startswith(f"{SINGLE_TASK}(task=")
+
+
 def method_label(spec: dict[str, Any]) -> str:
     """The method's display name with non-default hyper-parameters, as ``RunSpec.label`` writes it:
     a tuned run is named by its method alone (its chosen setting is the tuning's outcome)."""
