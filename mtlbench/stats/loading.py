@@ -116,7 +116,7 @@ def load_cell(cell: Cell) -> CellData | str:
             built.setdefault(method, []).append((ref, blocks))
     if not built:
         return _nothing_readable(problems)
-    metrics, notes = _choose_metrics(built)
+    metrics, notes = _choose_metrics(built, cell.key.tasks)
     if not metrics:
         return "the runs hold no per-example statistics of any leaderboard metric"
     layout = Layout(tuple(dict.fromkeys(b for d in metrics for b in d.blocks)))
@@ -182,7 +182,9 @@ def _join_single_task(
     return out
 
 
-def _choose_metrics(built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]]) -> tuple[list[MetricDef], list[str]]:
+def _choose_metrics(
+    built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]], tasks: tuple[str, ...] = ()
+) -> tuple[list[MetricDef], list[str]]:
     """Per leaderboard metric, the first variant every run can compute; notes on fallbacks and gaps."""
     metrics: list[MetricDef] = []
     notes: list[str] = []
@@ -192,22 +194,23 @@ def _choose_metrics(built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]]
         for definition in variants(key):
             if all(all(b in blocks for b in definition.blocks) for runs in built.values() for _, blocks in runs):
                 metrics.append(definition)
-                if definition.note:
+                if definition.note and definition.note not in notes:
                     notes.append(definition.note)
                 break
         else:
             never = not any(
                 any(b in blocks for b in METRIC_DEFS[key].blocks) for runs in built.values() for _, blocks in runs
             )
-            if METRIC_DEFS[key].task_metric:  # a task some runs did not train (or stored before mtlbench scored it)
-                lacking.append(METRIC_DEFS[key].label)
+            if METRIC_DEFS[key].task_metric:  # a task of the cell some runs did not score (stored before mtlbench did)
+                if METRIC_DEFS[key].task in tasks:
+                    lacking.append(METRIC_DEFS[key].label)
             elif not (METRIC_DEFS[key].optional and never):  # an optional metric nobody computed needs no note
                 missing.append(METRIC_DEFS[key].label)
     if missing:
         notes.append(f"not reported, as some runs lack their per-example statistics: {', '.join(missing)}")
     if lacking:
         notes.append(
-            f"the trained tasks' own metrics ({', '.join(lacking)}) are not reported: some runs did not train "
-            "that task or predate its scoring; Delta_m% covers the tasks reported here only"
+            f"the trained tasks' own metrics ({', '.join(lacking)}) are not reported: some runs predate their "
+            "scoring (or a single-task run is missing); Delta_m% covers the tasks reported here only"
         )
     return metrics, notes
