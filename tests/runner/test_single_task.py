@@ -13,6 +13,7 @@ from mtlbench.methods import combine
 from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import DONE, EXAMPLES, METRICS
 from mtlbench.runner.grid import GridSpec, expand
+from mtlbench.runner.gridfile import grid_from_settings, load_grid_file
 from mtlbench.runner.run_one import prepare, run_one
 from mtlbench.runner.spec import RunSpec
 from mtlbench.stats.store import method_label
@@ -79,3 +80,24 @@ def test_a_cls_only_run_trains_and_scores_its_head_and_a_report_only_model_has_n
     assert "BLEU_4" not in metrics["val"] and "loss" in metrics["val"]  # selected on its validation loss
     report_only = prepare(replace(spec, method_params=(("task", "report"),)), None).model
     assert report_only.tasks == ("report",) and set(report_only.heads) == {"report"}  # the plain report generator
+
+
+def test_variant_blocks_of_a_grid_file_are_rows_in_their_order(tmp_path: Path) -> None:
+    ablation = Path(__file__).resolve().parents[2] / "baselines" / "came_grad_ablation.toml"
+    specs = expand(grid_from_settings(load_grid_file(ablation)))
+    rows = list(dict.fromkeys(method_label(s.to_dict()) for s in specs))
+    assert len(specs) == 24 and rows[:4] == [
+        "came-grad",
+        "came-grad(nu_schedule=continuous)",
+        "came-grad(n_ref=pre)",
+        "came-grad(injection=fluctuation)",
+    ]
+    assert rows[-1] == "came-grad(fuse=False,inject=False,rectify=False)"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('methods = ["came-grad"]\n[variants]\ncame-grad = {fuse = false}\n')
+    with pytest.raises(MtlbenchError, match=r"variants.came-grad must be a list of tables"):
+        load_grid_file(bad)
+    typo = tmp_path / "typo.toml"
+    typo.write_text('methods = ["came-grad"]\n[[variants.came-grad]]\nfusion = "smooth"\n')
+    with pytest.raises(MtlbenchError, match="came-grad has no hyper-parameter 'fusion'"):
+        load_grid_file(typo)
