@@ -24,11 +24,11 @@ import argparse
 import math
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from recording import load_average, machine, publish
+from stats_calibration import Regime  # the same description of a variance regime
 
 from mtlbench.stats.bootstrap import MethodData, paired_bootstrap
 from mtlbench.stats.catalogue import METRICS
@@ -40,14 +40,6 @@ ALPHA = 0.05
 KEYS = ("CLS_AUROC_micro", "CLS_AUROC_macro", "CLS_F1_micro", "CLS_F1_macro")
 DEFS = [METRICS[k] for k in KEYS]
 LAYOUT = Layout(("cls_auc_micro", "cls_auc_label", "cls_label"))
-
-
-@dataclass(frozen=True)
-class Regime:
-    seed_sd: float
-    interaction_sd: float
-    noise_sd: float
-    heavy_tails: bool = False
 
 
 REGIMES = {
