@@ -37,7 +37,8 @@ DIAGNOSTICS = (
     ("norm_ratio", "norm out/LS", "the update's norm against ls's with the same task weights"),
     ("conflict", "conflict share", "steps with cos(h_report, h_cls) < 0"),
 )
-METRICS = ("BLEU_4", "METEOR", "CIDEr", "CE_F1_micro", "CE_F1_macro")
+METRICS = ("BLEU_4", "METEOR", "CIDEr", "CE_F1_micro", "CE_F1_macro", "CLS_AUROC_macro", "CLS_F1_macro")
+"""Test figures per row; the cls task's only where the runs scored it (code after 5a203d7)."""
 
 
 def _step_means(folder: Path) -> dict[str, float]:
@@ -66,7 +67,8 @@ def _rows(results: Path) -> tuple[list[str], dict[str, list[dict[str, float]]], 
         if run.state != DONE or label not in order:
             continue
         done += 1
-        figures = _step_means(run.path) | {k: float(run.metrics()["test"][k]) for k in METRICS}
+        test = run.metrics()["test"]
+        figures = _step_means(run.path) | {k: float(test[k]) for k in METRICS if k in test}
         by_label[label].append(figures)
     return order, by_label, done, len(specs)
 
@@ -105,7 +107,7 @@ def main() -> None:
         runs = by_label.get(label, [])
         cells = [label, str(len(runs))]
         cells += [_fmt([r[key] for r in runs if key in r]) for key, _, _ in DIAGNOSTICS]
-        cells += [_fmt([r[m] for r in runs], 100.0) for m in METRICS]
+        cells += [_fmt([r[m] for r in runs if m in r], 100.0) for m in METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *(f"- {label}: {meaning}." for _, label, meaning in DIAGNOSTICS), ""]
     board = render_leaderboard(args.results, fmt="markdown", baseline="came-grad", resamples=args.resamples)
