@@ -9,6 +9,7 @@ bootstrap resample of it (``stats``). They reproduce the reference implementatio
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
 
 BLEU_TINY = 1e-15
 """pycocoevalcap BleuScorer: added to the match count so that zero matches give 0, not NaN."""
@@ -57,3 +58,34 @@ def recall_from_counts(tp: np.ndarray, fn: np.ndarray) -> np.ndarray:
 def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     """F1 = 2tp / (2tp + fp + fn), 0 when nothing is positive in either report set."""
     return safe_divide(2 * np.asarray(tp, float), 2 * np.asarray(tp, float) + fp + fn)
+
+
+CLS_THRESHOLD = 0.5
+"""A finding is predicted present when the head's probability is at least this."""
+
+
+def auroc(scores: np.ndarray, targets: np.ndarray) -> float:
+    """Mann-Whitney AUROC of 1-D ``scores`` against 0/1 ``targets``; NaN without both classes."""
+    scores, targets = np.asarray(scores, float), np.asarray(targets, bool)
+    n_pos, n_neg = int(targets.sum()), int((~targets).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)  # mid-ranks: a tie counts one half
+    return float((ranks[targets].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def placement_values(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """DeLong's placement values: for a positive, the share of negatives scored below it (ties
+    one half); for a negative, the share of positives scored above it. Their mean over either
+    class is the AUROC; zeros where a class is absent."""
+    scores, targets = np.asarray(scores, float), np.asarray(targets, bool)
+    out = np.zeros(scores.shape)
+    pos, neg = scores[targets], scores[~targets]
+    if len(pos) == 0 or len(neg) == 0:
+        return out
+    neg_sorted, pos_sorted = np.sort(neg), np.sort(pos)
+    below = np.searchsorted(neg_sorted, pos, "left") + np.searchsorted(neg_sorted, pos, "right")
+    out[targets] = below / (2 * len(neg))
+    above = 2 * len(pos) - np.searchsorted(pos_sorted, neg, "right") - np.searchsorted(pos_sorted, neg, "left")
+    out[~targets] = above / (2 * len(pos))
+    return out

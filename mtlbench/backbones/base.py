@@ -135,6 +135,10 @@ class Backbone(nn.Module, ABC):
         """[B, num_labels] probabilities from the classification head."""
         raise NotImplementedError(f"{type(self).__name__} has no classification head")
 
+    def embed_pairs(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """([B, D] image embeddings, [B, D] report embeddings) of the align head, unit vectors, for retrieval."""
+        raise NotImplementedError(f"{type(self).__name__} has no alignment head")
+
     def check_partition(self) -> None:
         """Raise if shared and task parameters overlap or leave a trainable parameter out."""
         seen: dict[int, str] = {id(p): "shared" for p in self.shared_parameters()}

@@ -87,8 +87,8 @@ class EncoderDecoderBackbone(Backbone):
 
     def __init__(self, config: BackboneConfig, decoder: Decoder) -> None:
         super().__init__(config, decoder)
-        if "report" not in config.tasks:
-            raise MtlbenchError(f"tasks {list(config.tasks)} lack 'report': a report-generation backbone needs it")
+        if not config.tasks:
+            raise MtlbenchError("a backbone needs at least one task: report, cls or align")
         if config.num_views < 1 or config.beam_size < 1 or config.max_len < 1:
             raise MtlbenchError("num_views, beam_size and max_len must each be at least 1")
         size = get_size(config.size)
@@ -123,7 +123,8 @@ class EncoderDecoderBackbone(Backbone):
         self.encoder = Encoder(d, size.heads, size.d_ff, size.dropout, size.layers)
         xavier_init(self.encoder)
         self.heads = nn.ModuleDict()
-        self.heads["report"] = ReportHead(config.vocab_size, size, relational=self.relational_memory)
+        if "report" in config.tasks:  # a cls- or align-only model (a single-task baseline) writes no report
+            self.heads["report"] = ReportHead(config.vocab_size, size, relational=self.relational_memory)
         if "cls" in config.tasks:
             self.heads["cls"] = nn.Linear(d, config.num_labels)
         if "align" in config.tasks:
@@ -240,6 +241,14 @@ class EncoderDecoderBackbone(Backbone):
             raise MtlbenchError(f"{type(self).__name__} was built without the 'cls' task; add it to --tasks")
         return torch.sigmoid(self.heads["cls"](masked_mean(*self.encode(images, view_mask))))
 
+    def embed_pairs(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """([B, align_dim] image embeddings, [B, align_dim] report embeddings), unit vectors of the align head."""
+        if "align" not in self.heads:
+            raise MtlbenchError(f"{type(self).__name__} was built without the 'align' task; add it to --tasks")
+        head: AlignmentHead = self.heads["align"]  # type: ignore[assignment]
+        pooled = masked_mean(*self.encode(batch.images, batch.view_mask))
+        return head.embed_images(pooled), head.embed_reports(batch.tokens, batch.mask)
+
     @torch.no_grad()
     def generate_ids(self, images: Tensor, view_mask: Tensor | None = None) -> Tensor:
         """[B, <= max_len + 1] token ids (BOS first, 0-padded after EOS) by batched beam search."""
@@ -248,6 +257,8 @@ class EncoderDecoderBackbone(Backbone):
         if beams > 1:
             visual = visual.repeat_interleave(beams, dim=0)
             keep = keep.repeat_interleave(beams, dim=0) if keep is not None else None
+        if "report" not in self.heads:
+            raise MtlbenchError(f"{type(self).__name__} was built without the 'report' task: it writes no report")
         head: ReportHead = self.heads["report"]  # type: ignore[assignment]
         respond = self._respond()
         cache: dict = {}

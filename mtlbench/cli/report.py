@@ -24,6 +24,12 @@ def _color_terminal() -> bool:
 @click.argument("results", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--baseline", default="ls", show_default=True, help="Method every other one is tested against.")
 @click.option(
+    "--reference",
+    default="",
+    help="Also state Delta_m% against this method, e.g. stl (the single-task models, the reference of the MTL "
+    "literature), beside Delta_m% against the baseline.",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=None,
@@ -76,6 +82,7 @@ def _color_terminal() -> bool:
 def report_command(
     results: Path,
     baseline: str,
+    reference: str,
     out: Path | None,
     fmt: str,
     test: str,
@@ -97,6 +104,7 @@ def report_command(
     """
     settings = Settings(
         baseline=baseline,
+        reference=reference,
         alpha=alpha,
         correction=correction,
         resamples=resamples,

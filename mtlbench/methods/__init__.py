@@ -32,6 +32,7 @@ from mtlbench.methods import cagrad, came, imtl_g, upgrad, aligned_mtl, config, 
 from mtlbench.methods import mgda, mgda_ub, nash, pcgrad, gradvac, rlar, staged, uw, dwa, rlw, famo  # noqa: F401
 from mtlbench.methods import fairgrad, sdmgrad, moco, modo, excess_mtl, graddrop, dualproj, db_mtl  # noqa: F401
 from mtlbench.methods import gradnorm, imtl, imtl_l, stch, gls  # noqa: F401
+from mtlbench.methods import ls_tuned, stl  # noqa: F401
 
 # isort: on
 from mtlbench.methods.base import (

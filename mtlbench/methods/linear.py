@@ -10,7 +10,7 @@ from torch import Tensor
 
 from mtlbench.errors import MtlbenchError
 from mtlbench.methods.base import METHODS, LossWeightingMethod
-from mtlbench.methods.hparams import Choice, Described, Dimension, rules, space
+from mtlbench.methods.hparams import Choice, Described, rules, space
 
 
 @METHODS.register("ls", aliases=("linear", "ew"))
@@ -22,10 +22,10 @@ class LinearScalarization(LossWeightingMethod):
     ``Mean``). ``weights`` default to 1 per task; fixed weights are passed explicitly (e.g.
     ``weights=[1, 4]``, CAME-Grad's task weights; in a grid file ``[params.ls] weights = [1, 4]``).
 
-    Tuned weights: ``mtlbench run --tune N`` gives ``ls`` N trials, like every other method,
-    over the learning rate and its task weights (1 for the first task, log-uniform in [0.1, 10]
-    for each other one; :mod:`mtlbench.runner.tuning`), chooses on the validation split only,
-    and records the chosen weights in each run's config. No deviation from those codebases.
+    Tuning: under ``mtlbench run --tune N`` ``ls`` tunes its learning rate only, so it stays the
+    equal-weights baseline of the MTL literature; its tuned-weights counterpart is the separate
+    row ``ls-tuned`` (:mod:`mtlbench.methods.ls_tuned`), which every tuned grid with ``ls`` gets.
+    No deviation from those codebases.
     """
 
     needs_losses = False
@@ -35,7 +35,7 @@ class LinearScalarization(LossWeightingMethod):
         weights=Described("finite numbers, one per task; None: all 1"),
         reduction=Choice(("sum", "mean")),
     )
-    search_space = space(weights=Dimension("weights", 0.1, 10.0))
+    search_space = space()  # the learning rate only: tuned weights are ls-tuned's row
 
     def __init__(self, *, weights: Sequence[float] | None = None, reduction: str = "sum") -> None:
         self.check_hparams(reduction=reduction)

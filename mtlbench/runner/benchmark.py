@@ -145,7 +145,7 @@ def _validation_score(store: ResultStore) -> Callable[[RunSpec], float | None]:
         if store.state(spec.run_id) != DONE:
             return None
         val: Any = read_metrics(store.path(spec.run_id)).get("val", {})  # a damaged file: StoreError, one line
-        monitor = spec.train.monitor
+        monitor = spec.monitor  # a cls-only single-task run is selected on its validation loss
         if not isinstance(val, dict):
             return None
         value = -val["loss"] if monitor == "loss" and isinstance(val.get("loss"), int | float) else val.get(monitor)

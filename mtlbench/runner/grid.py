@@ -50,10 +50,12 @@ def expand(grid: GridSpec) -> list[RunSpec]:
     Every method's hyper-parameters are checked here, names against its signature and values
     against its rules, so a typo stops the grid with one line before any run starts.
     """
-    methods = METHODS.expand(grid.methods)
+    methods = _baseline_rows(grid)
     datasets = DATASETS.expand(grid.datasets)
     backbones = BACKBONES.expand(grid.backbones)
     variants = {METHODS.canonical(name): tuple(v) for name, v in grid.method_variants.items()}
+    if "stl" in methods:
+        variants["stl"] = _single_task_variants(grid.tasks, variants.get("stl", ({},)))
     for name in methods:
         for params in variants.get(name, ({},)):
             check_method_params(name, params)
@@ -83,6 +85,34 @@ def expand(grid: GridSpec) -> list[RunSpec]:
         for params in variants.get(method, ({},))
         for seed in grid.seeds
     ]
+
+
+def _baseline_rows(grid: GridSpec) -> list[str]:
+    """The grid's methods, with ``ls-tuned`` beside ``ls`` in a tuned grid (the tuned-weights baseline
+    every tuned leaderboard shows) and refused in an untuned one (where it would be ``ls`` again)."""
+    methods = list(METHODS.expand(grid.methods))
+    named = {METHODS.canonical(m) for m in grid.methods if m != "all" and m in METHODS}
+    if grid.tune > 0:
+        if "ls" in methods and "ls-tuned" not in methods:
+            methods.insert(methods.index("ls") + 1, "ls-tuned")
+    elif "ls-tuned" in methods:
+        if "ls-tuned" in named:
+            raise MtlbenchError("ls-tuned tunes ls's task weights under --tune N: add --tune (e.g. --tune 8)")
+        methods.remove("ls-tuned")  # "all" without tuning: ls-tuned would be ls again
+    return methods
+
+
+def _single_task_variants(tasks: Sequence[str], given: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """stl's runs: one per task of the grid (a given ``task`` picks one), each training that task alone."""
+    out = []
+    for params in given:
+        if "task" in params:
+            if params["task"] not in tasks:
+                raise MtlbenchError(f"stl: task {params['task']!r} is not among the grid's tasks {list(tasks)}")
+            out.append(dict(params))
+        else:
+            out.extend({**params, "task": task} for task in tasks)
+    return tuple(out)
 
 
 MAX_RUNS = 100_000

@@ -16,6 +16,10 @@ labeler = "rules"
 c = 0.4
 [sweep.cagrad]                           # a sweep: every combination is its own row
 c = [0.2, 0.4, 0.6]
+[[variants.came-grad]]                   # named settings, each its own row (an ablation)
+fuse = false
+[[variants.came-grad]]
+nu_schedule = "continuous"
 [data.synthetic]                         # options of a dataset source
 n_train = 480
 [backbone]                               # backbone options (mtlbench.backbones.base.BACKBONE_OPTIONS)
@@ -48,7 +52,10 @@ from mtlbench.textfiles import read_toml, shown
 from mtlbench.train.config import PRECISIONS, TrainConfig
 
 _LISTS = ("methods", "datasets", "backbones", "tasks")
-_TOP_KEYS = {*_LISTS, "seeds", "size", "tune", "train", "eval", "params", "sweep", "data", "backbone", "description"}
+_TOP_KEYS = {
+    *_LISTS,
+    *("seeds", "size", "tune", "train", "eval", "params", "sweep", "variants", "data", "backbone", "description"),
+}
 
 
 def load_grid_file(path: Path) -> dict[str, Any]:
@@ -102,6 +109,14 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             raise MtlbenchError(f"[{key}] must be a table of tables, e.g. [{key}.NAME]")
         for name, inner in table.items():
             _check_table(inner, f"{key}.{name}", options=key == "sweep")
+    variants = settings.get("variants", {})
+    if not isinstance(variants, Mapping):
+        raise MtlbenchError("[variants] must hold lists of tables, e.g. [[variants.came-grad]] blocks")
+    for name, rows in variants.items():
+        if not isinstance(rows, list) or not rows:
+            raise MtlbenchError(f"variants.{name} must be a list of tables: write one [[variants.{name}]] per setting")
+        for row in rows:
+            _check_table(row, f"[variants.{name}]")
 
 
 def _plain(value: Any) -> bool:
@@ -142,7 +157,8 @@ def grid_from_settings(settings: Mapping[str, Any]) -> GridSpec:
     values["train"] = _config(TrainConfig, settings.get("train", {}), "train")
     values["eval"] = _config(EvalConfig, settings.get("eval", {}), "eval")
     params, sweeps = (_by_canonical_method(settings.get(key, {})) for key in ("params", "sweep"))
-    values["method_variants"] = _variants(params, sweeps)  # [params.came] and [sweep.came-grad] combine
+    listed = {METHODS.canonical(name): rows for name, rows in settings.get("variants", {}).items()}
+    values["method_variants"] = _variants(params, sweeps, listed)  # [params.came] and [sweep.came-grad] combine
     values["data_options"] = {name: dict(opts) for name, opts in settings.get("data", {}).items()}
     values["backbone_options"] = dict(settings.get("backbone", {}))
     return dataclasses.replace(base, **values)
@@ -157,21 +173,26 @@ def _config(cls: type, values: Mapping[str, Any], section: str) -> Any:
 
 
 def _variants(
-    params: Mapping[str, Mapping[str, Any]], sweeps: Mapping[str, Mapping[str, list[Any]]]
+    params: Mapping[str, Mapping[str, Any]],
+    sweeps: Mapping[str, Mapping[str, list[Any]]],
+    listed: Mapping[str, Any] | None = None,
 ) -> dict[str, tuple[dict[str, Any], ...]]:
-    """Per method, the hyper-parameter settings to run: fixed params times every sweep combination."""
+    """Per method, the hyper-parameter settings to run: fixed params, each listed variant (``[[variants.M]]``,
+    an ablation's rows: {} = the defaults) over them, times every sweep combination."""
+    listed = listed or {}
     out: dict[str, tuple[dict[str, Any], ...]] = {}
-    for method in set(params) | set(sweeps):
+    for method in set(params) | set(sweeps) | set(listed):
         fixed = dict(params.get(method, {}))
         sweep = sweeps.get(method, {})
+        rows = listed.get(method, [{}])
         keys = list(sweep)
-        count = math.prod(len(sweep[k]) for k in keys)
+        count = math.prod(len(sweep[k]) for k in keys) * len(rows)
         if count > MAX_VARIANTS:
             raise MtlbenchError(
                 f"[sweep.{method}] makes {count} combinations; at most {MAX_VARIANTS} per method: sweep fewer values"
             )
-        combos = itertools.product(*(sweep[k] for k in keys)) if keys else [()]
-        out[method] = tuple({**fixed, **dict(zip(keys, combo))} for combo in combos)
+        combos = list(itertools.product(*(sweep[k] for k in keys))) if keys else [()]
+        out[method] = tuple({**fixed, **row, **dict(zip(keys, combo))} for row in rows for combo in combos)
     return out
 
 

@@ -50,6 +50,8 @@ def rescore_run(record: RunRecord, families: Sequence[str], paths: ModelPaths) -
     """Add ``families`` to one run of the store (refused unless it is done)."""
     if record.state != DONE:
         return Rescored(record.run_id, _label(record), REFUSED, f"it is {record.state}, not done")
+    if "report" not in RunSpec.from_dict(record.spec).trained_tasks:
+        return Rescored(record.run_id, _label(record), REFUSED, "a single-task model without reports to score")
     metrics = record.metrics()
     test = metrics.setdefault("test", {})
     todo = [name for name in families if not all(key in test for key in METRICS.get(name).keys)]

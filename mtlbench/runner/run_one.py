@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,16 @@ from torch.utils.data import DataLoader
 
 from mtlbench.backbones import BACKBONES, Backbone, BackboneConfig
 from mtlbench.backbones.base import check_backbone_options
+from mtlbench.chexpert import CHEXPERT_LABELS
 from mtlbench.data import DATASETS, Tokenizer, attach_labels
 from mtlbench.data.cache import label_cache_dir
 from mtlbench.data.images import Pixels
 from mtlbench.data.torch_data import StudyDataset, make_loader
 from mtlbench.methods import create as create_method
 from mtlbench.metrics import LABELERS, ModelPaths, evaluate
-from mtlbench.metrics.evaluate import merge
+from mtlbench.metrics.classification import score_classification
+from mtlbench.metrics.evaluate import Evaluation, merge
+from mtlbench.metrics.retrieval import retrieval_hits, score_retrieval
 from mtlbench.results import CHECKPOINT, DONE, FAILED, TRAIN_LOG
 from mtlbench.runner.environment import describe_environment, pick_device, seed_everything
 from mtlbench.runner.feature_cache import MemoryFeatures, check_feature_cache, ensure_feature_cache
@@ -34,6 +37,7 @@ from mtlbench.runner.trackers import TrackerSettings
 from mtlbench.runner.trackers.feed import TrackerFeed
 from mtlbench.train.checkpoint import DEFAULT_CHECKPOINTS, CheckpointSettings
 from mtlbench.train.loop import fit, generate_reports, mean_losses
+from mtlbench.train.predict import predict_probabilities, retrieval_embeddings
 
 VOCAB = "vocab.json"
 
@@ -205,7 +209,7 @@ def prepare(
         BackboneConfig(
             vocab_size=tokenizer.vocab_size,
             max_len=settings.max_seq_length,
-            tasks=spec.tasks,
+            tasks=spec.trained_tasks,
             size=spec.size,
             image_size=train.image_size,
             num_views=num_views,
@@ -268,18 +272,20 @@ def _train_and_score(
     prep = prepare(spec, data_root, loading=loading, device=device)
     prep.tokenizer.save(folder / VOCAB)
     model, tokenizer, labeler = prep.model, prep.tokenizer, prep.labeler
-    val_loader, test_loader = prep.loaders["val"], prep.loaders["test"]
+    val_loader = prep.loaders["val"]
     val_refs = prep.splits["val"].reference_texts()
 
     def validate(model: Any) -> dict[str, float]:
         figures = mean_losses(model, val_loader, device)
-        if spec.train.monitor != "loss":
+        if train_config.monitor != "loss":
             ids, texts = generate_reports(model, val_loader, device)
             scores = evaluate(ids, texts, val_refs, config=spec.eval, nlg=("BLEU", "ROUGE_L"), clinical=False)
             figures |= scores.corpus
         return figures
 
     method = create_method(spec.method, **dict(spec.method_params))
+    writes_reports = "report" in spec.trained_tasks
+    train_config = replace(spec.train, monitor=spec.monitor)  # a model without the report head: its val loss
     with open(folder / TRAIN_LOG, "a", encoding="utf-8") as log_file:
 
         def log(entry: dict[str, Any]) -> None:
@@ -292,7 +298,7 @@ def _train_and_score(
             method,
             prep.train_batches(spec.seed),
             validate,
-            config=spec.train,
+            config=train_config,
             device=device,
             log=log,
             checkpoint=folder / CHECKPOINT,  # a killed or pre-empted run resumes from its last checkpoint
@@ -302,16 +308,15 @@ def _train_and_score(
             seed=spec.seed,  # the method's random stream (RLW, PCGrad's order) follows the run's seed
         )
     trained = time.perf_counter()
-    ids, texts = generate_reports(model, test_loader, device)
-    references = prep.splits["test"].reference_texts()
-    evaluation = evaluate(ids, texts, references, config=spec.eval)
-    if spec.eval.metrics:
-        paths = ModelPaths.from_env(root=models_dir)
-        extra = evaluate(ids, texts, references, config=spec.eval, metrics=spec.eval.metrics, paths=paths)
-        evaluation = merge(evaluation, extra)
+    if writes_reports:
+        evaluation = _score_reports(spec, model, prep, device, models_dir)
+    else:  # a cls- or align-only baseline: its rows carry its own task's outputs only
+        evaluation = Evaluation(corpus={}, per_example=[{"id": ex.id} for ex in prep.splits["test"].examples])
+    examples, task_corpus, cls_per_label = _score_trained_tasks(spec, model, prep, device, evaluation.per_example)
     metrics = {
-        "test": evaluation.corpus,
+        "test": evaluation.corpus | task_corpus,
         "test_per_label": evaluation.per_label,
+        "test_per_label_cls": cls_per_label,
         "val": outcome.history[outcome.best_epoch]["val"] if outcome.history else {},
         "best_epoch": outcome.best_epoch,
         "epochs": len(outcome.history),
@@ -337,4 +342,45 @@ def _train_and_score(
     }
     if spec.tuning:
         metrics["tuning"] = dict(spec.tuning) | {"trials": dict(spec.tuning)["budget"]}
-    return metrics, evaluation.per_example
+    return metrics, examples
+
+
+def _score_reports(
+    spec: RunSpec, model: Backbone, prep: Prepared, device: torch.device, models_dir: Path | None
+) -> Evaluation:
+    """The generated test reports scored by every metric family the spec names."""
+    ids, texts = generate_reports(model, prep.loaders["test"], device)
+    references = prep.splits["test"].reference_texts()
+    evaluation = evaluate(ids, texts, references, config=spec.eval)
+    if spec.eval.metrics:
+        paths = ModelPaths.from_env(root=models_dir)
+        extra = evaluate(ids, texts, references, config=spec.eval, metrics=spec.eval.metrics, paths=paths)
+        evaluation = merge(evaluation, extra)
+    return evaluation
+
+
+def _score_trained_tasks(
+    spec: RunSpec, model: Backbone, prep: Prepared, device: torch.device, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, float], dict[str, dict[str, float]]]:
+    """The test examples with the outputs of the task heads other than the report added (the cls
+    head's probabilities and targets, the align head's retrieval hits), so the leaderboard can
+    resample them; their corpus figures; the cls task's per-finding figures."""
+    loader, trained = prep.loaders["test"], spec.trained_tasks
+    extra: dict[str, dict[str, Any]] = {row["id"]: {} for row in rows}
+    corpus: dict[str, float] = {}
+    per_label: dict[str, dict[str, float]] = {}
+    if "cls" in trained:
+        ids, probs, targets = predict_probabilities(model, loader, device)
+        scores = score_classification(probs.numpy(), targets.numpy(), CHEXPERT_LABELS)
+        corpus |= scores.corpus
+        per_label = scores.per_label
+        for i, p, t in zip(ids, probs.tolist(), targets.tolist(), strict=True):
+            extra[i] |= {"cls_probs": p, "cls_targets": t}
+    if "align" in trained:
+        ids, images, reports = retrieval_embeddings(model, loader, device)
+        texts = dict(zip([ex.id for ex in prep.splits["test"].examples], prep.splits["test"].reference_texts()))
+        hits = retrieval_hits(images.numpy(), reports.numpy(), [texts[i] for i in ids])
+        corpus |= score_retrieval(hits)
+        for i, row in zip(ids, hits.tolist(), strict=True):
+            extra[i]["align_hits"] = row
+    return [row | extra[row["id"]] for row in rows], corpus, per_label

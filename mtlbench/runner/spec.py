@@ -41,6 +41,21 @@ class RunSpec:
     """Empty for a plain run; for a tuned one its budget and the trial it is or was chosen from,
     e.g. (("budget", 8), ("trial", 3)): see :mod:`mtlbench.runner.tuning`."""
 
+    @property
+    def trained_tasks(self) -> tuple[str, ...]:
+        """The tasks the model is built with and trained on: ``tasks``, except for a single-task
+        baseline (method ``stl``), which trains its ``task`` alone and keeps ``tasks`` to name the
+        cell (the multi-task setting) it is the reference of."""
+        if self.method == "stl":
+            return (str(dict(self.method_params).get("task", "report")),)
+        return self.tasks
+
+    @property
+    def monitor(self) -> str:
+        """The validation figure that selects the epoch (and a tuning trial): ``train.monitor``, except
+        for a model without the report head, which writes no report to score: its validation loss."""
+        return self.train.monitor if "report" in self.trained_tasks else "loss"
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["tasks"] = list(self.tasks)

@@ -126,6 +126,13 @@ class CellResult:
     """What the intervals of differences are, in one phrase for the captions."""
     smallest_p: float = 0.0
     """The smallest p-value the test can give here (0: unbounded)."""
+    reference: str | None = None
+    """The second reference of Delta_m% (``Settings.reference``) when the cell has it."""
+    delta_ref: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """[M] Delta_m% against ``reference`` (NaN for the reference itself and without one)."""
+    delta_ref_low: np.ndarray = field(default_factory=lambda: np.empty(0))
+    delta_ref_high: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """Per-comparison crossed-design t intervals at ``Settings.level`` (no test, no dagger)."""
 
     def index(self, key: str) -> int:
         """Column of the metric ``key``."""
@@ -143,7 +150,7 @@ class Comparisons:
     ) -> None:
         self.data, self.boot, self.components, self.settings, self.summary = data, boot, components, settings, summary
         self.higher = [data.metrics[k].higher_is_better for k in summary]
-        self.tasks = [data.metrics[k].group for k in summary]
+        self.tasks = [data.metrics[k].task for k in summary]  # Delta_m% averages over trained tasks
         self.m, self.k = boot.point.shape
         self.cache: dict[tuple[int, int], np.ndarray] = {}
 
@@ -326,7 +333,12 @@ def analyse_cell(cell: Cell, settings: Settings) -> CellResult | str:
         zero = [data.metrics[i].label for i in summary if boot.point[b, i] == 0]
         if zero:
             notes.append(f"Delta_m% leaves out {', '.join(zero)}: the baseline scores 0 there")
+    reference, delta_ref, ref_low, ref_high = _against_reference(compare, names, settings, problems)
     return CellResult(
+        reference=reference,
+        delta_ref=delta_ref,
+        delta_ref_low=ref_low,
+        delta_ref_high=ref_high,
         title=data.title,
         metrics=data.metrics,
         methods=names,
@@ -369,6 +381,34 @@ def analyse_cell(cell: Cell, settings: Settings) -> CellResult | str:
         interval=interval_phrase(settings),
         smallest_p=smallest,
     )
+
+
+def _against_reference(
+    compare: Comparisons, names: list[str], settings: Settings, problems: list[str]
+) -> tuple[str | None, np.ndarray, np.ndarray, np.ndarray]:
+    """Delta_m% of every method against ``settings.reference`` with a per-comparison interval.
+
+    The same Delta_m% as against the baseline (over the trained tasks), the reference's row in the
+    denominator; its interval is the crossed-design t interval of that contrast at ``Settings.level``.
+    It is an effect size beside the tested Delta_m%, not another family of tests.
+    """
+    m = len(names)
+    empty = np.full(m, np.nan)
+    if not settings.reference or not compare.summary:
+        return None, empty, empty.copy(), empty.copy()
+    if settings.reference not in names:
+        problems.append(f"reference {settings.reference!r} has no finished run here: no Delta_m% against it")
+        return None, empty, empty.copy(), empty.copy()
+    r = names.index(settings.reference)
+    k = compare.k
+    others = [j for j in range(m) if j != r]
+    point, low, high = empty.copy(), empty.copy(), empty.copy()
+    if others:
+        tests = compare.crossed([(j, r, k) for j in others])
+        half = tests.half_width(settings.level)
+        point[others] = tests.estimate
+        low[others], high[others] = tests.estimate - half, tests.estimate + half
+    return settings.reference, point, low, high
 
 
 def interval_phrase(settings: Settings) -> str:

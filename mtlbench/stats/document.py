@@ -23,6 +23,8 @@ GROUP_TITLES = {
     "NLG": "NLG metrics",
     "CE": "clinical efficacy (CE) metrics",
     "MODEL": "model-based metrics (BERTScore, SembScore, RadGraph F1, RadCliQ-v1)",
+    "CLS": "cls task (the classification head's own test metrics: 14 findings, threshold 0.5 for F1)",
+    "ALIGN": "align task (retrieval recall@k of the alignment head, image-to-report and report-to-image)",
 }
 
 
@@ -160,17 +162,37 @@ def group_caption(result: CellResult, settings: Settings, group: str, family: in
 
 
 def summary_caption(result: CellResult, settings: Settings) -> str:
-    labels = [result.metrics[i].label for i in result.summary]
-    tasks = list(dict.fromkeys(result.metrics[i].group for i in result.summary))
+    tasks = list(dict.fromkeys(result.metrics[i].task for i in result.summary))
+    per_task = "; ".join(
+        f"{task}: {', '.join(result.metrics[i].label for i in result.summary if result.metrics[i].task == task)}"
+        for task in tasks
+    )
     baseline = result.baseline or settings.baseline
     return (
-        f"{result.title}, MTL summary. Δm% = 100 x mean over the tasks ({', '.join(tasks)}) of the mean over "
-        f"each task's metrics ({', '.join(labels)}) of s (M - B) / |B|, s = +1 for ↑ metrics and -1 for ↓ ones: "
+        f"{result.title}, MTL summary. Δm% = 100 x mean over the trained tasks ({', '.join(tasks)}) of the mean over "
+        f"each task's metrics ({per_task}) of s (M - B) / |B|, s = +1 for ↑ metrics and -1 for ↓ ones "
+        "(the NLG and CE metrics both score the generated report, one task): "
         f"positive = better than {baseline} (LibMTL's sign; Nash-MTL and FAMO print the negative). "
         f"Intervals: {result.interval}. † Δm% differs from 0 by the {settings.test_name}, "
         f"{family_text(result, settings, DELTA_M)}. "
+        f"{_reference_text(result, settings)}"
         "Mean rank over the same metrics (1 = best); it depends on which methods are in the pool, so read it "
         f"beside Δm%. {_context(result, settings)}"
+    )
+
+
+def _reference_text(result: CellResult, settings: Settings) -> str:
+    """What the second Delta_m% column is, when the report asked for one."""
+    if not result.reference:
+        return ""
+    single = (
+        " (the single-task models: each task's metrics from the model trained on that task alone, joined per seed)"
+        if result.reference == "stl"
+        else ""
+    )
+    return (
+        f"Δm% vs {result.reference}: the same Δm% with {result.reference}{single} as the reference, and a "
+        f"per-comparison {round(100 * settings.level)}% crossed-design t interval; an effect size, not tested. "
     )
 
 
@@ -327,8 +349,12 @@ def cell_section(result: CellResult, settings: Settings) -> Section:
                     dagger=bool(result.delta_m_significant[i]),
                     tip=f"p = {result.delta_m_p[i]:.3g} (corrected)",
                 )
-            rows.append([Entry(name), Entry(str(result.seeds[name])), delta, Entry(f"{result.mean_rank[i]:.2f}")])
-        header = ["method", "seeds", "Δm% ↑", "mean rank ↓"]
+            versus = [_reference_entry(result, i)] if result.reference else []
+            rows.append(
+                [Entry(name), Entry(str(result.seeds[name])), delta, *versus, Entry(f"{result.mean_rank[i]:.2f}")]
+            )
+        versus_header = [f"Δm% vs {result.reference} ↑"] if result.reference else []
+        header = ["method", "seeds", f"Δm% vs {result.baseline or settings.baseline} ↑", *versus_header, "mean rank ↓"]
         section.tables.append(
             Table(f"{result.title}: MTL summary", header, rows, summary_caption(result, settings), legend=False)
         )
@@ -338,6 +364,14 @@ def cell_section(result: CellResult, settings: Settings) -> Section:
     section.lines = [f"Warning: {w}." for w in result.warnings] + [f"Note: {n}." for n in result.notes]
     section.problems = list(result.problems)
     return section
+
+
+def _reference_entry(result: CellResult, i: int) -> Entry:
+    if result.methods[i] == result.reference:
+        return Entry("0 (reference)")
+    if np.isnan(result.delta_ref[i]):
+        return Entry("n/a")
+    return Entry(f"{result.delta_ref[i]:+.2f} [{result.delta_ref_low[i]:+.2f}, {result.delta_ref_high[i]:+.2f}]")
 
 
 def ranking_section(report: Report) -> Section:

@@ -13,10 +13,19 @@ from typing import Any
 import numpy as np
 
 from mtlbench.chexpert import CHEXPERT_LABELS, COMPETITION_LABELS, binarize_codes
-from mtlbench.formulas import f1_from_counts, precision_from_counts, recall_from_counts
+from mtlbench.formulas import (
+    CLS_THRESHOLD,
+    auroc,
+    f1_from_counts,
+    placement_values,
+    precision_from_counts,
+    recall_from_counts,
+)
 from mtlbench.stats.corpus import BLEU_COLUMNS, METEOR_COLUMNS, meteor_segment_chunks
 
 N_LABELS = len(CHEXPERT_LABELS)
+AUC_COLUMNS = 6
+"""Per AUROC: positive x placement, positive, negative x placement, negative, full-set AUROC, defined."""
 COMPETITION_INDEX = np.array([CHEXPERT_LABELS.index(name) for name in COMPETITION_LABELS])
 
 BLOCK_WIDTHS: dict[str, int] = {
@@ -37,6 +46,12 @@ BLOCK_WIDTHS: dict[str, int] = {
     "radgraph_combined": 1,  # RadCliQ's (entity F1 + relation F1) / 2
     "radcliq_v1": 1,  # RadCliQ-v1 per report (lower is better)
     "ratescore": 1,  # RaTEScore per report
+    # the cls task's head (mtlbench.metrics.classification), from cls_probs and cls_targets
+    "cls_label": 3 * N_LABELS,  # tp[14], fp[14], fn[14] at the 0.5 threshold
+    "cls_auc_label": AUC_COLUMNS * N_LABELS,  # per finding: DeLong's placement columns (see auc_columns)
+    "cls_auc_micro": AUC_COLUMNS,  # the same over the raveled (example, finding) pairs, summed per example
+    # the align task's head (mtlbench.metrics.retrieval): hit@1, @5, @10 image-to-report, then report-to-image
+    "align_hits": 6,
 }
 SCALAR_BLOCKS = (
     "rouge_l",
@@ -127,13 +142,63 @@ def _ce_block(name: str, tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.n
     raise KeyError(f"unknown statistics block {name!r}")
 
 
+def _cls_outputs(rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """[n, 14] probabilities and 0/1 targets of the cls head, or MissingStatistic (a run without cls)."""
+    try:
+        probs = np.array([row["cls_probs"] for row in rows], dtype=float)
+        targets = np.array([row["cls_targets"] for row in rows], dtype=float)
+    except (KeyError, TypeError, ValueError) as err:
+        raise MissingStatistic("cls_probs and cls_targets are missing") from err
+    if probs.shape != (len(rows), N_LABELS) or targets.shape != probs.shape:
+        raise MissingStatistic(f"cls_probs and cls_targets must hold {N_LABELS} numbers on every example")
+    return probs, targets > 0.5
+
+
+def auc_columns(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """[n, AUC_COLUMNS] per-example columns whose weighted sums give AUROC on a resample.
+
+    AUROC is a two-sample U-statistic, not a sum over examples; its first-order (Hajek) projection
+    is: AUROC_w ~= sum_pos w V10 / sum_pos w + sum_neg w V01 / sum_neg w - AUROC, with DeLong's
+    placement values V10, V01 computed on the full test set (see ``auroc_from_sums``). At unit
+    weights it is the exact AUROC; its variance over resamples is DeLong's.
+    """
+    scores, targets = np.asarray(scores, float), np.asarray(targets, bool)
+    value = auroc(scores, targets)
+    place = placement_values(scores, targets)
+    defined = not np.isnan(value)
+    out = np.zeros((len(scores), AUC_COLUMNS))
+    out[:, 0] = targets * place
+    out[:, 1] = targets
+    out[:, 2] = ~targets * place
+    out[:, 3] = ~targets
+    out[:, 4] = value if defined else 0.0
+    out[:, 5] = float(defined)
+    return out
+
+
+def _cls_block(name: str, probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    if name == "cls_label":
+        predicted = probs >= CLS_THRESHOLD
+        tp, fp, fn = predicted & targets, predicted & ~targets, ~predicted & targets
+        return np.concatenate([tp, fp, fn], axis=1).astype(float)
+    if name == "cls_auc_label":
+        return np.concatenate([auc_columns(probs[:, j], targets[:, j]) for j in range(N_LABELS)], axis=1)
+    if name == "cls_auc_micro":
+        n = len(probs)
+        pairs = auc_columns(probs.ravel(), targets.ravel()).reshape(n, N_LABELS, AUC_COLUMNS)
+        out = pairs.sum(axis=1)  # an example carries its 14 pairs: resampling it resamples them together
+        out[:, 4:] = pairs[:, 0, 4:]  # the full-set AUROC and "defined" are per example, not per pair
+        return out
+    raise KeyError(f"unknown statistics block {name!r}")
+
+
 def build_block(name: str, rows: Sequence[Mapping[str, Any]], uncertain: str) -> np.ndarray:
     """One named block ``[n, BLOCK_WIDTHS[name]]`` for the rows of one run's examples.jsonl."""
     if name == "bleu":
         return _bleu_block(rows)
     if name in SCALAR_BLOCKS:
         return _scalar_block(rows, name)
-    if name == "radgraph":
+    if name in ("radgraph", "align_hits"):
         return _vector_block(rows, name)
     if name == "meteor_mean":
         return _scalar_block(rows, "meteor")
@@ -141,6 +206,8 @@ def build_block(name: str, rows: Sequence[Mapping[str, Any]], uncertain: str) ->
         return _meteor_block(rows)
     if name.startswith("ce_"):
         return _ce_block(name, *_ce_counts(rows, uncertain))
+    if name.startswith("cls_"):
+        return _cls_block(name, *_cls_outputs(rows))
     raise KeyError(f"unknown statistics block {name!r}")
 
 

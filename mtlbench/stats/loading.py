@@ -18,7 +18,7 @@ from mtlbench.stats.bootstrap import MethodData
 from mtlbench.stats.catalogue import METRICS as METRIC_DEFS
 from mtlbench.stats.catalogue import MetricDef, variants
 from mtlbench.stats.features import Layout, build_blocks
-from mtlbench.stats.store import Cell, RunRef
+from mtlbench.stats.store import SINGLE_TASK, Cell, RunRef, single_task_label
 
 
 @dataclass
@@ -63,7 +63,10 @@ def _tuning_text(metrics: dict[str, Any]) -> str:
     tuning = _section(metrics, "tuning")
     trials = tuning.get("trials") or tuning.get("budget")
     if trials:
-        return f"{trials} trials per method (learning rate and the method's own hyper-parameters), chosen on validation"
+        return (
+            f"{trials} trials per method (learning rate and the method's own hyper-parameters; ls: the learning rate "
+            "only, ls-tuned: its task weights too), chosen on validation"
+        )
     return "none (every method at its default hyper-parameters)"
 
 
@@ -84,6 +87,7 @@ def load_cell(cell: Cell) -> CellData | str:
                 continue
             runs.setdefault(method, []).append((ref, rows))
             first_metrics = first_metrics if first_metrics is not None else metrics
+    runs = _join_single_task(runs, cell.key.tasks, problems)
     if not runs:
         return _nothing_readable(problems)
     spec = read_config(next(iter(runs.values()))[0][0].path)[1]
@@ -112,7 +116,7 @@ def load_cell(cell: Cell) -> CellData | str:
             built.setdefault(method, []).append((ref, blocks))
     if not built:
         return _nothing_readable(problems)
-    metrics, notes = _choose_metrics(built)
+    metrics, notes = _choose_metrics(built, cell.key.tasks)
     if not metrics:
         return "the runs hold no per-example statistics of any leaderboard metric"
     layout = Layout(tuple(dict.fromkeys(b for d in metrics for b in d.blocks)))
@@ -141,24 +145,72 @@ def load_cell(cell: Cell) -> CellData | str:
     )
 
 
-def _choose_metrics(built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]]) -> tuple[list[MetricDef], list[str]]:
+def _join_single_task(
+    runs: dict[str, list[tuple[RunRef, list[dict[str, Any]]]]], tasks: tuple[str, ...], problems: list[str]
+) -> dict[str, list[tuple[RunRef, list[dict[str, Any]]]]]:
+    """The single-task runs of each seed joined into one ``stl`` run: each example's row holds the
+    report-only run's report statistics and the cls-only run's head outputs (and so on per task).
+
+    A seed whose single-task runs do not cover every task of the cell is left out, and said so.
+    """
+    labels = {single_task_label(t): t for t in tasks}
+    single = {m: r for m, r in runs.items() if m in labels}
+    if not single:
+        return runs
+    out = {m: r for m, r in runs.items() if m not in labels}
+    by_seed: dict[int, dict[str, tuple[RunRef, list[dict[str, Any]]]]] = {}
+    for method, method_runs in single.items():
+        for ref, rows in method_runs:
+            by_seed.setdefault(ref.seed, {})[labels[method]] = (ref, rows)
+    joined = []
+    for seed in sorted(by_seed):
+        parts = by_seed[seed]
+        missing = [t for t in tasks if t not in parts]
+        if missing:
+            problems.append(f"{SINGLE_TASK} seed {seed} lacks its single-task run of {', '.join(missing)}: left out")
+            continue
+        merged: dict[str, dict[str, Any]] = {}
+        for task in tasks:  # the report run first: the others add their own task's outputs to its rows
+            for row in parts[task][1]:
+                merged[row["id"]] = merged.get(row["id"], {}) | row
+        first = parts[tasks[0]][0]
+        ids = set.intersection(*({row["id"] for row in parts[t][1]} for t in tasks))
+        rows = [merged[i] for i in merged if i in ids]
+        joined.append((RunRef(first.run_id, first.path, SINGLE_TASK, seed, first.state), rows))
+    if joined:
+        out[SINGLE_TASK] = joined
+    return out
+
+
+def _choose_metrics(
+    built: dict[str, list[tuple[RunRef, dict[str, np.ndarray]]]], tasks: tuple[str, ...] = ()
+) -> tuple[list[MetricDef], list[str]]:
     """Per leaderboard metric, the first variant every run can compute; notes on fallbacks and gaps."""
     metrics: list[MetricDef] = []
     notes: list[str] = []
     missing: list[str] = []
+    lacking: list[str] = []
     for key in METRIC_DEFS:
         for definition in variants(key):
             if all(all(b in blocks for b in definition.blocks) for runs in built.values() for _, blocks in runs):
                 metrics.append(definition)
-                if definition.note:
+                if definition.note and definition.note not in notes:
                     notes.append(definition.note)
                 break
         else:
             never = not any(
                 any(b in blocks for b in METRIC_DEFS[key].blocks) for runs in built.values() for _, blocks in runs
             )
-            if not (METRIC_DEFS[key].optional and never):  # an optional metric nobody computed needs no note
+            if METRIC_DEFS[key].task_metric:  # a task of the cell some runs did not score (stored before mtlbench did)
+                if METRIC_DEFS[key].task in tasks:
+                    lacking.append(METRIC_DEFS[key].label)
+            elif not (METRIC_DEFS[key].optional and never):  # an optional metric nobody computed needs no note
                 missing.append(METRIC_DEFS[key].label)
     if missing:
         notes.append(f"not reported, as some runs lack their per-example statistics: {', '.join(missing)}")
+    if lacking:
+        notes.append(
+            f"the trained tasks' own metrics ({', '.join(lacking)}) are not reported: some runs predate their "
+            "scoring (or a single-task run is missing); Delta_m% covers the tasks reported here only"
+        )
     return metrics, notes

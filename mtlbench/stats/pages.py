@@ -18,7 +18,7 @@ from mtlbench.stats.document import Report
 from mtlbench.stats.figures import Panel, small_multiples_png
 from mtlbench.stats.htmlbits import RESPONSIVE_STYLE, VIEWPORT, picture_html, scrolling
 from mtlbench.stats.pictures import Picture, ReportPictures, slug
-from mtlbench.stats.store import Cell, RunRef
+from mtlbench.stats.store import Cell, RunRef, part_of
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; padding: 0 1em; }
@@ -130,9 +130,9 @@ def method_page(
     ]
     for index, result in enumerate(report.cells):
         cell = cells.get(result.title)
-        if cell is None or method not in cell.methods:
+        runs = [r for r in cell.runs if r.method == method or part_of(r.method, method)] if cell is not None else []
+        if not runs:
             continue
-        runs = [r for r in cell.runs if r.method == method]
         headline = [k for k in report.settings.summary_metrics if k in {d.key for d in result.metrics}]
         parts.append(f"<h2>{escape(result.title)}</h2>")
         parts.append(_runs_table(runs, headline))

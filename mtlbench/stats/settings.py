@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mtlbench.errors import MtlbenchError
-from mtlbench.stats.catalogue import CE, DELTA_M, METRICS, MODEL, NLG
+from mtlbench.stats.catalogue import ALIGN, CE, CLS, DELTA_M, METRICS, MODEL, NLG
 from mtlbench.stats.correction import CORRECTION_NAMES, CORRECTIONS
 from mtlbench.stats.seedtests import SEED_TEST_NAMES, SEED_TESTS
 
@@ -21,10 +21,11 @@ AUTO = "auto"
 MAXT_TESTS = ("crossed",)
 """Tests whose variance components give the joint null distribution that max-T needs."""
 
-ROPE_POINTS: dict[str, float] = {NLG: 0.5, CE: 1.0, MODEL: 1.0, DELTA_M: 1.0}
+ROPE_POINTS: dict[str, float] = {NLG: 0.5, CE: 1.0, MODEL: 1.0, CLS: 1.0, ALIGN: 1.0, DELTA_M: 1.0}
 """Default half-width of the region of practical equivalence, in table units (x100 for metrics,
 percent for Delta_m%), by metric group: half a BLEU-4 point (Benavoli et al. 2017 use 1% of
-accuracy; NLG metrics are smaller numbers), one point of a CE F1 or of a model-based score, 1% of
+accuracy; NLG metrics are smaller numbers), one point of a CE F1, a model-based score, a cls AUROC or F1 or a
+retrieval recall, 1% of
 Delta_m%. Stated in every caption; change it with --rope KEY=VALUE before looking at the results,
 never after."""
 
@@ -36,9 +37,21 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "CE_F1_micro",
     "CE_F1_macro",
     "CE_F1_example",
+    "CLS_AUROC_micro",
+    "CLS_AUROC_macro",
+    "CLS_F1_micro",
+    "CLS_F1_macro",
+    "ALIGN_R1_i2t",
+    "ALIGN_R5_i2t",
+    "ALIGN_R10_i2t",
+    "ALIGN_R1_t2i",
+    "ALIGN_R5_t2i",
+    "ALIGN_R10_t2i",
 )
 """Metrics behind Delta_m% and the ranks: one per family, so BLEU-1..4 or P/R/F1 do not count
-several times for what is one kind of quality."""
+several times for what is one kind of quality. Delta_m% averages them per trained task first
+(the report: the NLG and CE metrics; cls: its head's AUROC and F1; align: retrieval recall@k), then over
+the tasks."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,9 @@ class Settings:
     """Overrides of :data:`ROPE_POINTS` per metric key (or "delta_m"), in table units."""
     power: float = 0.8
     """Power at which the minimum detectable effect is stated."""
+    reference: str = ""
+    """A second reference of Delta_m% beside the baseline, e.g. "stl" (the single-task models, the MTL
+    literature's reference); empty: Delta_m% against the baseline only."""
 
     def __post_init__(self) -> None:
         if not self.baseline:
@@ -135,6 +151,8 @@ class Settings:
         parts = [f"mtlbench report {results} --baseline {self.baseline} --test {self.test}"]
         parts.append(f"--correction {self.family_correction} --alpha {self.alpha:g} --resamples {self.resamples}")
         parts.append(f"--seed {self.seed} --posthoc {self.posthoc}")
+        if self.reference:
+            parts.append(f"--reference {self.reference}")
         if self.summary_metrics != SUMMARY_METRICS:
             parts.append(f"--summary-metrics {','.join(self.summary_metrics)}")
         parts += [f"--rope {key}={value:g}" for key, value in self.rope]

@@ -22,10 +22,26 @@ TUNED_TRAIN_FIELDS = ("lr",)
 the methods of one tuned cell, so they do not split it."""
 
 
+SINGLE_TASK = "stl"
+"""The single-task baselines' method: its runs (one per task) form one leaderboard row."""
+
+
+def single_task_label(task: str) -> str:
+    """The label of the single-task run of ``task`` before the leaderboard joins them into ``stl``."""
+    return f"{SINGLE_TASK}(task={task})"
+
+
+def part_of(label: str, row: str) -> bool:
+    """Whether runs labelled ``label`` feed the leaderboard row ``row`` (a single-task run the ``stl`` row)."""
+    return row == SINGLE_TASK and label.startswith(f"{SINGLE_TASK}(task=")
+
+
 def method_label(spec: dict[str, Any]) -> str:
     """The method's display name with non-default hyper-parameters, as ``RunSpec.label`` writes it:
     a tuned run is named by its method alone (its chosen setting is the tuning's outcome)."""
     params = spec.get("method_params") or {}
+    if spec.get("method") == SINGLE_TASK:  # one run per task, joined into one row by stats.loading
+        return single_task_label(str(params.get("task", "report")))
     if not params or spec.get("tuning"):
         return str(spec["method"])
     frozen = sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())

@@ -271,6 +271,13 @@ def render_csv(report: Report) -> str:
                  "", "", _num(r.delta_m[i]), _num(r.delta_m_low[i]), _num(r.delta_m_high[i]), _num(dm_raw),
                  _num(dm_p), bool(r.delta_m_significant[i]), "", "", *common, *_extra(r, i, k_all, s, DELTA_M)]
             )  # fmt: skip
+            if r.reference:  # Delta_m% against the second reference: an effect size with its interval, untested
+                metric = f"delta_m_percent_vs_{r.reference}"
+                ref = [_num(r.delta_ref[i]), _num(r.delta_ref_low[i]), _num(r.delta_ref_high[i])]
+                writer.writerow(
+                    [r.title, "MTL", name, r.seeds[name], metric, "higher", ref[0], "", "", "", *ref, "", "", "",
+                     "", "", r.reference, *common[1:], *[""] * 11]
+                )  # fmt: skip
             writer.writerow(
                 [r.title, "MTL", name, r.seeds[name], "mean_rank", "lower", _num(r.mean_rank[i]), "", "", "", "", "",
                  "", "", "", "", "", "", *common, *[""] * 11]

@@ -23,6 +23,7 @@ def _matrix(k: int, seed: int, p: int = 7) -> torch.Tensor:
 def _ready(name: str, k: int, seed: int = 0) -> Method:
     """A method set up as the trainer sets it up, for K tasks named t0..t{K-1}."""
     params = {"stages": ["t0", ",".join(f"t{i}" for i in range(1, k))]} if name == "staged" else {}
+    params = {"task": "t0"} if name == "stl" else params
     method = create(name, **params)
     method.setup(k)
     method.set_task_names([f"t{i}" for i in range(k)])
@@ -119,10 +120,10 @@ def test_every_method_runs_on_a_plain_matrix_with_its_defaults_or_says_in_one_li
             continue
         assert d.shape == (7,) and bool(torch.isfinite(d).all()), name
     weigh_by_losses = {"famo", "db-mtl", "gradnorm", "imtl", "stch", "gls"}
-    assert set(needs) == {"staged", *weigh_by_losses}
+    assert set(needs) == {"staged", "stl", *weigh_by_losses}
     for name in weigh_by_losses:
         assert "pass losses=" in needs[name] and METHODS.get(name).needs_losses, name
-    assert "task_names" in needs["staged"]
+    assert "task_names" in needs["staged"] and "task_names" in needs["stl"]
     assert bool(torch.isfinite(combine("famo", g, torch.ones(3, dtype=torch.float64))).all())
 
 

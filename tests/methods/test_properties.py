@@ -50,6 +50,8 @@ def _params(name: str, k: int) -> dict:
     if name == "staged":
         tasks = [f"t{i}" for i in range(k)]
         return {"task_names": tasks, "stages": [",".join(tasks)]}
+    if name == "stl":
+        return {"task_names": [f"t{i}" for i in range(k)], "task": "t0"}
     return {}
 
 

@@ -25,7 +25,8 @@ def test_every_method_gets_the_same_budget_and_trial_zero_is_the_default() -> No
         assert [dict(t.tuning)["trial"] for t in trials] == [0, 1, 2, 3]
         for trial in trials[1:]:
             assert LEARNING_RATE.low <= trial.train.lr <= LEARNING_RATE.high
-    ls_trial = dict(trial_specs(_specs("ls")[0], 2)[1].method_params)
+    assert dict(trial_specs(_specs("ls")[0], 2)[1].method_params) == {}  # ls: the learning rate only
+    ls_trial = dict(trial_specs(_specs("ls-tuned")[0], 2)[1].method_params)
     assert ls_trial["weights"][0] == 1.0 and 0.1 <= ls_trial["weights"][1] <= 10.0  # tuned task weights
 
 
@@ -65,12 +66,12 @@ def test_tune_gives_every_method_the_same_trials_selects_on_validation_and_recor
     args += ["--results", "res", "--no-leaderboard"]
     result = run_mtlbench(args, cache_dir, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "tuning (2 trials per method): 4 runs" in result.stdout
+    assert "tuning (2 trials per method): 6 runs" in result.stdout
     trials = list(iter_runs(tmp_path / "res" / "tuning"))
-    assert sorted(t.spec["method"] for t in trials) == ["ls", "ls", "pcgrad", "pcgrad"]
+    assert sorted(t.spec["method"] for t in trials) == ["ls", "ls", "ls-tuned", "ls-tuned", "pcgrad", "pcgrad"]
     assert all(t.state == "done" and t.spec["tuning"]["budget"] == 2 for t in trials)
     finals = list(iter_runs(tmp_path / "res"))
-    assert sorted(run.spec["method"] for run in finals) == ["ls", "pcgrad"]
+    assert sorted(run.spec["method"] for run in finals) == ["ls", "ls-tuned", "pcgrad"]  # the tuned-weights row
     for run in finals:
         tuning = run.metrics()["tuning"]
         assert tuning["budget"] == tuning["trials"] == 2  # the budget is recorded with the results

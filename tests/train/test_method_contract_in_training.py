@@ -18,7 +18,8 @@ from mtlbench.train.loop import fit, mean_losses
 CONFIG = TrainConfig(epochs=3, monitor="loss", probe_every=2, update_every=2)
 """3 steps an epoch: probing and weight reuse must go on across the resume where they were."""
 PARAMS = {"nashmtl": {"update_weights_every": 2}, "rlar": {"base": "famo"}, "stch": {"warmup_epoch": 0}}
-STATEFUL = ["nashmtl", "pcgrad", "gradvac", "uw", "dwa", "rlw", "famo", "rlar", "cagrad"]
+PARAMS["came-grad"] = {"injection": "fluctuation"}  # its running mean of the combined gradient
+STATEFUL = ["nashmtl", "pcgrad", "gradvac", "uw", "dwa", "rlw", "famo", "rlar", "cagrad", "came-grad"]
 STATEFUL += ["sdmgrad", "moco", "modo", "excessmtl", "graddrop", "db-mtl", "gradnorm", "imtl-l", "imtl", "stch"]
 """Every method that declares state (rlar through the FAMO it wraps; stch leaves its warm-up after
 epoch 0, so that its nadir point must survive the kill); the others have nothing to lose but the
