@@ -25,11 +25,12 @@ import torch
 from mimic_shaped import fabricate  # beside this script: python puts its folder on sys.path
 from recording import load_average, machine, publish  # beside this script, as mimic_shaped
 
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.runner.environment import seed_everything
 from mtlbench.runner.image_cache import prebuild_image_caches
 from mtlbench.runner.run_one import prepare, run_one
 from mtlbench.runner.spec import RunSpec
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.train.config import TrainConfig
 
 
 def subset(fabricated: Path, root: Path, n_train: int) -> Path:

@@ -37,12 +37,13 @@ from mimic_shaped import CSV_NAME, fabricate  # beside this script: python puts 
 from recording import load_average, machine, publish  # beside this script, as mimic_shaped
 
 from mtlbench.methods import create as create_method
+from mtlbench.metrics.config import EvalConfig
 from mtlbench.runner.environment import seed_everything
 from mtlbench.runner.image_cache import prebuild_image_caches
 from mtlbench.runner.loading import LoadSettings
 from mtlbench.runner.run_one import prepare
 from mtlbench.runner.spec import RunSpec
-from mtlbench.train.config import EvalConfig, TrainConfig
+from mtlbench.train.config import TrainConfig
 from mtlbench.train.step import Trainer
 
 TEST_STUDIES = 3_858

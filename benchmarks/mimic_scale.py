@@ -107,8 +107,8 @@ def evaluation_part(root: str) -> dict[str, Any]:
     from mtlbench.data import DATASETS, Tokenizer
     from mtlbench.data.torch_data import StudyDataset, make_loader
     from mtlbench.metrics import evaluate
+    from mtlbench.metrics.config import EvalConfig
     from mtlbench.runner.image_cache import ensure_image_cache, image_needs
-    from mtlbench.train.config import EvalConfig
     from mtlbench.train.loop import generate_reports
 
     torch.set_num_threads(1)
