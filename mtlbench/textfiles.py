@@ -24,6 +24,7 @@ import contextlib
 import json
 import json.decoder
 import json.scanner
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,10 +135,43 @@ def _duplicate_place(text: str, key: str) -> str:
     return f" (the object that starts at {_position(text, found[0])})" if found else ""
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first text (key or value) holding an unpaired UTF-16 surrogate, which no UTF-8 output can write."""
+    texts = [value] if isinstance(value, str) else []
+    if isinstance(value, dict):
+        texts = list(value)
+        for inner in value.values():
+            found = _lone_surrogate(inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for inner in value:
+            found = _lone_surrogate(inner)
+            if found is not None:
+                return found
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return text
+    return None
+
+
 def parse_json(text: str, *, label: str, error: type[MtlbenchError] = MtlbenchError, fix: str = JSON_FIX) -> Any:
-    """``text`` parsed as JSON, refusing duplicate keys; one-line errors that say where."""
+    """``text`` parsed as JSON, refusing duplicate keys and unpaired surrogate escapes (valid JSON,
+    but not Unicode text: every later write of such a text would fail); one-line errors that say where."""
     try:
-        return _STRICT.decode(text)
+        value = _STRICT.decode(text)
+        lone = _lone_surrogate(value) if _SURROGATE_ESCAPE.search(text) else None  # only escapes make them
+        if lone is not None:
+            raise error(
+                f"{label} holds an unpaired surrogate escape (\\ud800-\\udfff) in the text {shown(lone)}: it is not "
+                "Unicode text; write the character itself, or its escaped surrogate pair"
+            )
+        return value
     except json.JSONDecodeError as err:
         raise error(f"{label} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno}); {fix}") from None
     except _DuplicateKey as dup:

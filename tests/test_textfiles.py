@@ -90,3 +90,17 @@ def test_values_from_files_are_quoted_on_one_short_line() -> None:
     assert shown("\ud800") == "'\\ud800'"
     assert len(shown("x" * 1000)) == 60 and shown("x" * 1000).endswith("...")
     assert json.loads(json.dumps(shown([1, "a"]))) == "[1, 'a']"
+
+
+def test_an_unpaired_surrogate_escape_is_refused_and_a_pair_is_read(tmp_path: Path) -> None:
+    """Valid JSON, but no UTF-8 output could write the text later (a report, a leaderboard)."""
+    path = tmp_path / "preds.json"
+    path.write_text('{"a": ["ok", {"b": "x\\udfffy"}]}')
+    with pytest.raises(MtlbenchError, match=r"holds an unpaired surrogate escape .* in the text 'x\\udfffy'") as err:
+        read_json(path)
+    assert "\n" not in str(err.value)
+    path.write_text('{"\\ud800": 1}')
+    with pytest.raises(MtlbenchError, match="unpaired surrogate"):
+        read_json(path)
+    path.write_text('{"a": "\\ud83d\\ude00 \\u00e9"}')
+    assert read_json(path) == {"a": "\U0001f600 \u00e9"}

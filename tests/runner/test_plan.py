@@ -39,8 +39,8 @@ def test_plan_lists_the_runs_and_those_done_and_estimates_without_training(
     result = run_mtlbench(args, cache_dir, tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "plan: 4 runs, 2 done, 2 to run" in out and "whole grid: about" in out
-    for name in ("ls", "pcgrad"):
+    assert "plan: 6 runs, 3 done, 3 to run" in out and "whole grid: about" in out
+    for name in ("ls", "pcgrad", "rlw"):
         (row,) = [line for line in out.splitlines() if line.startswith(name + " ")]
         assert "transformer  synthetic  tiny    2 (1)" in row and " MB" in row
     assert sorted((p, p.stat().st_mtime_ns) for p in sequential.rglob("*") if p.is_file()) == before  # nothing ran
