@@ -8,7 +8,7 @@ import click
 
 from mtlbench.cli.options import models_dir_option
 from mtlbench.metrics import ModelPaths
-from mtlbench.runner.rescore import ADDED, REFUSED, rescore_store
+from mtlbench.runner.rescore import ADDED, NO_REPORTS, REFUSED, rescore_store
 
 
 @click.command("rescore")
@@ -25,10 +25,13 @@ def rescore_command(results: Path, metric_names: str, models_dir: Path | None) -
 
     Each run's examples.jsonl and metrics.json are rewritten atomically; its config, status and run
     id stay as they were. Runs that are not done are refused, one line each. Interrupted, the same
-    command resumes: runs that already have the metrics are skipped.
+    command resumes: runs that already have the metrics are skipped, as are single-task runs of
+    a task other than the report.
     """
     names = [name for name in metric_names.split(",") if name.strip()]
     outcomes = rescore_store(results, names, ModelPaths.from_env(root=models_dir), on_run=click.echo)
-    added = sum(o.outcome == ADDED for o in outcomes)
-    refused = sum(o.outcome == REFUSED for o in outcomes)
-    click.echo(f"\n{added} runs rescored, {len(outcomes) - added - refused} already had them, {refused} refused")
+    added, skipped, refused = (sum(o.outcome == kind for o in outcomes) for kind in (ADDED, NO_REPORTS, REFUSED))
+    had = len(outcomes) - added - skipped - refused
+    click.echo(
+        f"\n{added} runs rescored, {had} already had them, {skipped} write no reports (single-task), {refused} refused"
+    )

@@ -27,8 +27,9 @@ beam_size = 3
 
 Every setting has a command-line option of ``mtlbench run`` (:data:`GRID_OPTIONS`); an option
 given on the command line overrides the file's setting (``--param`` overrides a ``[sweep]`` of
-the same key too). :func:`grid_from` does the merge, so the CLI only parses, and a new setting
-is one row of :data:`GRID_OPTIONS`.
+the same key too, and is refused for a key that ``[[variants]]`` rows set, one value per row).
+:func:`grid_from` does the merge, so the CLI only parses, and a new setting is one row of
+:data:`GRID_OPTIONS`.
 """
 
 from __future__ import annotations
@@ -263,9 +264,23 @@ def _set_method_params(settings: dict[str, Any], option: GridOption, items: tupl
                     f"--param {item!r}: {name} is not in the grid's methods ({methods}); add it to --methods"
                 )
             targets = [name]
+        rows = _by_canonical_rows(settings.get("variants", {}))
         for name in targets:  # names and values are checked with the whole setting, by expand()
+            if any(key in row for row in rows.get(name, ())):
+                raise MtlbenchError(
+                    f"--param {item!r}: the grid's [[variants.{name}]] rows set {key!r} themselves, one value "
+                    f"per row; drop the --param or the rows' {key}"
+                )
             params.setdefault(name, {})[key] = _value(raw)
             sweeps.get(name, {}).pop(key, None)  # the command line overrides the file's sweep of this key
+
+
+def _by_canonical_rows(table: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """[[variants]] rows keyed by canonical method names (rows of an alias and its name join)."""
+    out: dict[str, list[Any]] = {}
+    for name, rows in table.items():
+        out.setdefault(METHODS.canonical(name), []).extend(rows if isinstance(rows, list) else [])
+    return out
 
 
 def _by_canonical_method(table: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

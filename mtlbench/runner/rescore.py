@@ -25,7 +25,7 @@ from mtlbench.results import DONE, EXAMPLES, RunRecord, atomic_write_json, atomi
 from mtlbench.results import METRICS as METRICS_FILE
 from mtlbench.runner.spec import RunSpec
 
-ADDED, SCORED, REFUSED = "added", "already scored", "refused"
+ADDED, SCORED, NO_REPORTS, REFUSED = "added", "already scored", "no reports", "refused"
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,11 @@ def _label(record: RunRecord) -> str:
 
 
 def rescore_run(record: RunRecord, families: Sequence[str], paths: ModelPaths) -> Rescored:
-    """Add ``families`` to one run of the store (refused unless it is done)."""
+    """Add ``families`` to one run of the store (refused unless it is done; skipped when it writes no reports)."""
     if record.state != DONE:
         return Rescored(record.run_id, _label(record), REFUSED, f"it is {record.state}, not done")
     if "report" not in RunSpec.from_dict(record.spec).trained_tasks:
-        return Rescored(record.run_id, _label(record), REFUSED, "a single-task model without reports to score")
+        return Rescored(record.run_id, _label(record), NO_REPORTS, "a single-task model of another task: skipped")
     metrics = record.metrics()
     test = metrics.setdefault("test", {})
     todo = [name for name in families if not all(key in test for key in METRICS.get(name).keys)]

@@ -81,6 +81,9 @@ def test_a_run_computes_its_extra_metrics_and_rescore_adds_more_resumably(
     failed = RunSpec("pcgrad", "synthetic", 0, data_options=SIZES)
     ResultStore(results).register([failed])
     ResultStore(results).fail(failed, RuntimeError("diverged"))
+    classifier = RunSpec("stl", "synthetic", 0, data_options=SIZES, method_params=(("task", "cls"),))
+    ResultStore(results).register([classifier])
+    ResultStore(results).finish(classifier, {"test": {}}, [])  # a done single-task run of the cls task
     before = _files(run)
 
     def crash(path: Path, obj: object) -> None:  # killed between the two writes of a run
@@ -98,6 +101,8 @@ def test_a_run_computes_its_extra_metrics_and_rescore_adds_more_resumably(
     assert result.exit_code == 0, result.output
     assert f"{spec.run_id} ls synthetic seed 0: added: BERTScore_RadCliQ " in result.output
     assert f"{failed.run_id} pcgrad synthetic seed 0: refused: it is failed, not done" in result.output
+    assert f"{classifier.run_id} stl synthetic seed 0: no reports: a single-task model of another task" in result.output
+    assert "1 runs rescored, 0 already had them, 1 write no reports (single-task), 1 refused" in result.output
     after = _files(run)
     assert after[CONFIG] == before[CONFIG] and after[STATUS] == before[STATUS]  # the run's identity is unchanged
     rows, rescored = read_jsonl(run / EXAMPLES), read_json(run / METRICS)

@@ -13,7 +13,7 @@ from mtlbench.methods import combine
 from mtlbench.metrics.config import EvalConfig
 from mtlbench.results import DONE, EXAMPLES, METRICS
 from mtlbench.runner.grid import GridSpec, expand
-from mtlbench.runner.gridfile import grid_from_settings, load_grid_file
+from mtlbench.runner.gridfile import grid_from, grid_from_settings, load_grid_file
 from mtlbench.runner.run_one import prepare, run_one
 from mtlbench.runner.spec import RunSpec
 from mtlbench.stats.store import method_label
@@ -101,3 +101,12 @@ def test_variant_blocks_of_a_grid_file_are_rows_in_their_order(tmp_path: Path) -
     typo.write_text('methods = ["came-grad"]\n[[variants.came-grad]]\nfusion = "smooth"\n')
     with pytest.raises(MtlbenchError, match="came-grad has no hyper-parameter 'fusion'"):
         load_grid_file(typo)
+
+
+def test_a_param_that_variant_rows_set_is_refused_and_others_apply_to_every_row() -> None:
+    ablation = Path(__file__).resolve().parents[2] / "baselines" / "came_grad_ablation.toml"
+    with pytest.raises(MtlbenchError, match=r"\[\[variants.came-grad\]\] rows set 'fuse' themselves"):
+        grid_from(ablation, {"param": ("came-grad.fuse=true",)})
+    grid = grid_from(ablation, {"param": ("came-grad.rho=0.3",)})
+    rows = grid.method_variants["came-grad"]
+    assert len(rows) == 8 and all(row["rho"] == 0.3 for row in rows)  # on top of every row, never dropped
