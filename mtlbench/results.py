@@ -10,7 +10,8 @@
                                    "added_metrics" (those `mtlbench rescore` added later)}}
         examples.jsonl   one line per test example: {"id", "generated", "reference",
                           "labels_generated", "labels_reference", "stats": {...sufficient statistics}}
-        train_log.jsonl  one line per logged step or epoch ("resume" marks a restart from the checkpoint)
+        train_log.jsonl  one line per logged step or epoch; {"kind": "checkpoint", "step"} marks each saved
+                          state and {"kind": "resume"} a restart from one (trackers replay up to the mark)
         checkpoint.pt    while a run is in progress: its latest saved state (mid-epoch or after an epoch)
         checkpoint.prev.pt  the one before it, used when the latest is damaged (mtlbench.train.checkpoint)
         lease.json       while a process trains the run: who (mtlbench.runner.lease)
