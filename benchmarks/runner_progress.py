@@ -171,7 +171,8 @@ def main() -> None:
     )
     print(text)
     if args.out:
-        command = f".venv/bin/python benchmarks/runner_progress.py --out {args.out} --repeats {args.repeats}"
+        options = f"--out {args.out} --repeats {args.repeats} --epochs {args.epochs}"
+        command = f".venv/bin/python benchmarks/runner_progress.py {options}"
         args.out.write_text(f"# Progress display overhead\n\nCommand: `{command}`\n\n" + text)
 
 
