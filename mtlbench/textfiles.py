@@ -140,23 +140,22 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 def _lone_surrogate(value: Any) -> str | None:
     """The first text (key or value) holding an unpaired UTF-16 surrogate, which no UTF-8 output can write."""
-    texts = [value] if isinstance(value, str) else []
-    if isinstance(value, dict):
-        texts = list(value)
-        for inner in value.values():
-            found = _lone_surrogate(inner)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for inner in value:
-            found = _lone_surrogate(inner)
-            if found is not None:
-                return found
-    for text in texts:
+    if isinstance(value, str):
         try:
-            text.encode("utf-8")
+            value.encode("utf-8")
         except UnicodeEncodeError:
-            return text
+            return value
+        return None
+    if isinstance(value, dict):
+        inner = [*value, *value.values()]
+    elif isinstance(value, list):
+        inner = value
+    else:
+        return None  # numbers, booleans, null
+    for item in inner:
+        found = _lone_surrogate(item)
+        if found is not None:
+            return found
     return None
 
 

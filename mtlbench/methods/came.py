@@ -25,6 +25,7 @@ class _Stages:
     """One step's reconstruction over the weighted rows h_i: what each stage decided."""
 
     task_weights: Tensor  # [K] w_i
+    weighted_gram: Tensor  # [K, K] Gram matrix of the rows h_i = w_i g_i
     s1_coeffs: Tensor  # [K] d = sum_i s1_coeffs_i h_i
     gain: float  # S2's factor (1 when S2 is off)
     nu_t: float  # S3's weight of g_LS (0 when S3 is off)
@@ -204,6 +205,7 @@ class CAMEGrad(GramianMethod):
         k = g.shape[0]
         tw = self._task_weights(k).to(g.device)
         h = g * tw[:, None] * tw[None, :]  # Gram matrix of the weighted rows h_i = w_i g_i
+        norms = h.diagonal().clamp_min(0).sqrt()  # |h_i|
         ls_norm = math.sqrt(max(float(h.sum()), 0.0))
         info: dict[str, Any] = {"ls_norm": ls_norm}
 
@@ -222,14 +224,12 @@ class CAMEGrad(GramianMethod):
         # S2: the gain that restores what cancellation took, times kappa.
         gain = 1.0
         if self.inject:
-            row_norms = h.diagonal().clamp_min(0).sqrt()
-            n_ref = {"ls": ls_norm, "pre": float(row_norms.sum()), "mean": float(row_norms.mean())}[self.n_ref]
+            n_ref = {"ls": ls_norm, "pre": float(norms.sum()), "mean": float(norms.mean())}[self.n_ref]
             gain = self.kappa * n_ref / d_norm if d_norm > 0 else 0.0
             info["n_ref"] = n_ref
         info["gain"] = gain
 
         # S3: how much of the weighted linear gradient to fuse in.
-        norms = h.diagonal().clamp_min(0).sqrt()
         cosines = h / (norms[:, None] * norms[None, :]).clamp_min(1e-300)
         off_diagonal = ~torch.eye(k, dtype=torch.bool, device=g.device)
         cos_min = float(cosines[off_diagonal].min()) if k > 1 else 1.0
@@ -242,13 +242,12 @@ class CAMEGrad(GramianMethod):
             else:
                 nu_t = self.nu if (conflict or self.nu_schedule == "constant") else 1.0
         info["nu_t"] = nu_t
-        return _Stages(task_weights=tw, s1_coeffs=coeffs, gain=gain, nu_t=nu_t, info=info)
+        return _Stages(task_weights=tw, weighted_gram=h, s1_coeffs=coeffs, gain=gain, nu_t=nu_t, info=info)
 
     def weights_from_gram(self, g: Tensor, losses: Tensor | None) -> tuple[Tensor, dict[str, Any]]:
         s = self._stages(g)
         coeffs = (1 - s.nu_t) * s.gain * s.s1_coeffs + s.nu_t * torch.ones_like(s.s1_coeffs)
-        h = g * s.task_weights[:, None] * s.task_weights[None, :]
-        s.info["out_norm"] = math.sqrt(max(float(coeffs @ h @ coeffs), 0.0))
+        s.info["out_norm"] = math.sqrt(max(float(coeffs @ s.weighted_gram @ coeffs), 0.0))
         return coeffs * s.task_weights, s.info  # out = sum_i coeffs_i h_i = sum_i (coeffs_i w_i) g_i
 
     def aggregate(self, grads: Tensor, losses: Tensor | None = None) -> Aggregation:

@@ -274,6 +274,7 @@ def _train_and_score(
     model, tokenizer, labeler = prep.model, prep.tokenizer, prep.labeler
     val_loader = prep.loaders["val"]
     val_refs = prep.splits["val"].reference_texts()
+    train_config = replace(spec.train, monitor=spec.monitor)  # a model without the report head: its val loss
 
     def validate(model: Any) -> dict[str, float]:
         figures = mean_losses(model, val_loader, device)
@@ -285,7 +286,6 @@ def _train_and_score(
 
     method = create_method(spec.method, **dict(spec.method_params))
     writes_reports = "report" in spec.trained_tasks
-    train_config = replace(spec.train, monitor=spec.monitor)  # a model without the report head: its val loss
     with open(folder / TRAIN_LOG, "a", encoding="utf-8") as log_file:
 
         def log(entry: dict[str, Any]) -> None:
